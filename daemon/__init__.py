@@ -1,0 +1,1 @@
+"""The line-side inspection daemon: pipeline, capture and publishing. Never imports TensorFlow."""

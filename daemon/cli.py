@@ -1,0 +1,115 @@
+"""`lineside-daemon`: inspect files with a bundle (and, on the box, run the service)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import yaml
+from lineside.daemon import heatmap
+from lineside.daemon.capture import read_paths
+from lineside.daemon.pipeline import inspect_frame
+from lineside.daemon.preprocess import FrameError
+from lineside.daemon.roi import RoiRule
+from lineside.daemon.runtime import ModelError, load_bundle
+from lineside.deploy.bundle import BundleError
+from pydantic import TypeAdapter, ValidationError
+
+log = logging.getLogger("lineside.daemon")
+
+EXIT_BAD_INPUT = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported in one line, exit status 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (UsageError, BundleError, ModelError) as exc:
+        print(f"lineside-daemon: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lineside-daemon", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser(
+        "inspect",
+        help="inspect images, folders or video files; one JSON line per frame on stdout",
+        description="Inspect images, folders (recursively) or video files with a bundle. Prints "
+        "one JSON line per frame; a frame that cannot be read or inspected gives a line with "
+        "'error' and the run goes on (exit status 1 at the end). A missing or broken bundle "
+        "exits with status 2.",
+    )
+    p.add_argument("bundle", type=Path, help="model bundle (.lsb)")
+    p.add_argument("paths", type=Path, nargs="+", help="images, folders or video files")
+    p.add_argument("--heatmaps", type=Path, metavar="DIR", help="write heatmap overlays (JPEG)")
+    p.add_argument("--rules", type=Path, metavar="FILE", help="YAML file with 'rois:' rules")
+    p.add_argument("--threads", type=int, default=2, help="inference threads (default 2)")
+    p.set_defaults(func=cmd_inspect)
+    return parser
+
+
+def load_rules(path: Path | None) -> tuple[RoiRule, ...]:
+    """ROI rules from a YAML file of the form `rois: [{name, box, expect, ...}]`."""
+    if path is None:
+        return ()
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read rules ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(doc, dict) or set(doc) - {"rois"}:
+        raise UsageError(f"{path}: expected a mapping with the single key 'rois'")
+    try:
+        rules = TypeAdapter(tuple[RoiRule, ...]).validate_python(doc.get("rois") or ())
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(["rois", *(str(p) for p in err["loc"])])
+        raise UsageError(f"{path}: {where}: {err['msg']} (got {err.get('input')!r})") from None
+    return rules
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    rules = load_rules(args.rules)
+    if args.threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {args.threads}")
+    bundle, model = load_bundle(args.bundle, num_threads=args.threads)
+    manifest = bundle.manifest
+    if args.heatmaps:
+        args.heatmaps.mkdir(parents=True, exist_ok=True)
+    model_info = {"name": manifest.model.name, "version": manifest.model.version}
+    failures = 0
+    for seq, item in enumerate(read_paths(args.paths)):
+        line: dict = {"seq": seq, "source": item.source}
+        try:
+            if item.error:
+                raise FrameError(item.error)
+            insp = inspect_frame(item.frame, manifest, model.reconstruct, rules)
+        except FrameError as exc:
+            failures += 1
+            print(f"lineside-daemon: {item.source}: {exc}", file=sys.stderr)
+            line["error"] = str(exc)
+        else:
+            line |= {"model": model_info, **insp.to_dict()}
+            line["thresholds"] = manifest.thresholds.model_dump()
+            if args.heatmaps:
+                overlay = heatmap.render(item.frame, insp, manifest.postprocess.pixel_threshold)
+                out = args.heatmaps / f"{seq:05d}_{item.name}.jpg"
+                out.write_bytes(heatmap.encode_jpeg(overlay))
+                line["heatmap"] = str(out)
+        print(json.dumps(line), flush=True)
+    return EXIT_BAD_INPUT if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

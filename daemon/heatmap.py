@@ -1,0 +1,39 @@
+"""Heatmap overlays for operators: the anomaly map in colour over the frame, outlines on top."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from lineside.daemon.pipeline import Inspection
+
+_COLOURS = {"pass": (60, 180, 60), "review": (0, 190, 255), "fail": (40, 40, 230)}
+
+
+def render(frame: np.ndarray, insp: Inspection, pixel_threshold: float) -> np.ndarray:
+    """BGR uint8 image: frame, map blended in (full colour at 2x the pixel threshold), outlines."""
+    out = frame if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    out = out.copy()
+    geo = insp.geometry
+    h, w = insp.amap.shape
+    x0, y0 = round(geo.x0), round(geo.y0)
+    cw, ch = round(w * geo.sx), round(h * geo.sy)
+    level = np.clip(insp.amap / (2 * pixel_threshold), 0, 1)
+    heat = cv2.applyColorMap((level * 255).astype(np.uint8), cv2.COLORMAP_JET)
+    heat = cv2.resize(heat, (cw, ch), interpolation=cv2.INTER_LINEAR)
+    roi = out[y0 : y0 + ch, x0 : x0 + cw]
+    cv2.addWeighted(heat, 0.45, roi, 0.55, 0, dst=roi)
+    colour = _COLOURS[insp.verdict]
+    for region in insp.regions:
+        cv2.polylines(out, [np.array(region.contour, np.int32)], True, (255, 255, 255), 2)
+        cv2.polylines(out, [np.array(region.contour, np.int32)], True, colour, 1)
+    label = f"{insp.verdict} {insp.score:.4f}"
+    cv2.putText(out, label, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(out, label, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, colour, 1, cv2.LINE_AA)
+    return out
+
+
+def encode_jpeg(image: np.ndarray, quality: int = 80) -> bytes:
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()

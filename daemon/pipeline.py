@@ -1,0 +1,81 @@
+"""The pipeline composed: frame in, Inspection out. Pure apart from the model call passed in."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from lineside.daemon.anomaly_map import ANOMALY_MAPS
+from lineside.daemon.denoise import binarize, remove_small_clusters
+from lineside.daemon.preprocess import Geometry, check_frame, geometry, preprocess
+from lineside.daemon.regions import Region, find_regions
+from lineside.daemon.roi import RoiResult, RoiRule, check_rois, without_expected_changes
+from lineside.daemon.score import SCORES
+from lineside.daemon.verdict import Verdict, verdict
+from lineside.deploy.manifest import Manifest
+
+Reconstruct = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Inspection:
+    score: float
+    verdict: Verdict
+    regions: list[Region]
+    rois: list[RoiResult]
+    latency_ms: dict[str, float]
+    amap: np.ndarray = field(repr=False)
+    mask: np.ndarray = field(repr=False)
+    geometry: Geometry = field(repr=False)
+
+    def to_dict(self) -> dict:
+        """The JSON-ready result (maps left out)."""
+        return {
+            "score": self.score,
+            "verdict": self.verdict,
+            "regions": [r.to_dict() for r in self.regions],
+            "rois": [r.to_dict() for r in self.rois],
+            "latency_ms": self.latency_ms,
+        }
+
+
+class _Stopwatch:
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.laps[stage] = round((now - self._t) * 1000, 3)
+        self._t = now
+
+
+def inspect_frame(
+    frame: np.ndarray,
+    manifest: Manifest,
+    reconstruct: Reconstruct,
+    rules: tuple[RoiRule, ...] = (),
+) -> Inspection:
+    """Run every stage on one uint8 frame. Raises FrameError for a frame unlike the training set."""
+    watch = _Stopwatch()
+    check_frame(frame, manifest.frame)
+    x = preprocess(frame, manifest.preprocess)
+    geo = geometry(frame.shape, manifest.preprocess)
+    watch.lap("preprocess")
+    recon = reconstruct(x)
+    watch.lap("inference")
+    amap = ANOMALY_MAPS[manifest.anomaly_map.kind](x, recon)
+    watch.lap("anomaly_map")
+    post = manifest.postprocess
+    mask = remove_small_clusters(binarize(amap, post.pixel_threshold), post.min_cluster_px)
+    watch.lap("denoise")
+    scored = without_expected_changes(mask, rules, geo)
+    regions = find_regions(scored, amap, geo)
+    watch.lap("regions")
+    score = SCORES[post.score](scored, amap)
+    roi_results = check_rois(mask, rules, geo)
+    decision = verdict(score, manifest.thresholds, (r.ok for r in roi_results))
+    watch.lap("verdict")
+    return Inspection(score, decision, regions, roi_results, watch.laps, amap, mask, geo)

@@ -1,0 +1,103 @@
+"""Frame to model input, exactly as the manifest says; and the way back to frame coordinates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from lineside.deploy.manifest import FrameSpec, Preprocess
+
+
+class FrameError(ValueError):
+    """A frame this bundle cannot inspect (wrong size, channels or type); one line for a person."""
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Maps model-resolution pixel coordinates back to the original frame."""
+
+    x0: float
+    y0: float
+    sx: float
+    sy: float
+
+    def to_frame(self, xy: np.ndarray) -> np.ndarray:
+        """(N, 2) model (x, y) -> (N, 2) frame (x, y), as float."""
+        return np.asarray(xy, dtype=np.float64) * (self.sx, self.sy) + (self.x0, self.y0)
+
+    def box_to_model(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """Frame (x, y, w, h) -> the model-resolution box covering it, as (x0, y0, x1, y1)."""
+        x, y, w, h = box
+        x0 = int(np.floor((x - self.x0) / self.sx))
+        y0 = int(np.floor((y - self.y0) / self.sy))
+        x1 = int(np.ceil((x + w - self.x0) / self.sx))
+        y1 = int(np.ceil((y + h - self.y0) / self.sy))
+        return x0, y0, x1, y1
+
+
+def frame_channels(frame: np.ndarray) -> int:
+    return 1 if frame.ndim == 2 else frame.shape[2]
+
+
+def check_frame(frame: np.ndarray, spec: FrameSpec) -> None:
+    """Refuse frames unlike the training frames, rather than inspect them wrongly."""
+    if frame.dtype != np.uint8:
+        raise FrameError(f"frame is {frame.dtype}, expected 8-bit (uint8) pixels")
+    if frame.ndim not in (2, 3) or frame_channels(frame) not in (1, 3):
+        raise FrameError(f"frame has shape {frame.shape}, expected HxW gray or HxWx3 colour")
+    h, w, c = frame.shape[0], frame.shape[1], frame_channels(frame)
+    if c != spec.channels:
+        raise FrameError(f"frame has {c} channel(s), the model was trained on {spec.channels}")
+    if spec.height is not None and (h, w) != (spec.height, spec.width):
+        raise FrameError(
+            f"frame is {w}x{h} px, the model was trained on {spec.width}x{spec.height} px frames"
+        )
+
+
+def geometry(frame_shape: tuple[int, ...], spec: Preprocess) -> Geometry:
+    h, w = frame_shape[:2]
+    cx, cy, cw, ch = spec.crop if spec.crop else (0, 0, w, h)
+    mw, mh = spec.size
+    return Geometry(x0=cx, y0=cy, sx=cw / mw, sy=ch / mh)
+
+
+def preprocess(frame: np.ndarray, spec: Preprocess) -> np.ndarray:
+    """uint8 frame -> float32 (H, W, C) in [0, 1] at the model's size."""
+    img = _crop(frame, spec.crop)
+    img = _to_color(img, spec.color)
+    # INTER_AREA averages when shrinking, so fine texture does not alias into false anomalies.
+    img = cv2.resize(img, spec.size, interpolation=cv2.INTER_AREA)
+    if spec.equalize:
+        img = _equalize(img, spec.color)
+    if spec.blur_ksize:
+        img = cv2.GaussianBlur(img, (spec.blur_ksize, spec.blur_ksize), 0)
+    if img.ndim == 2:
+        img = img[:, :, None]
+    return img.astype(np.float32) * np.float32(1 / 255)
+
+
+def _crop(frame: np.ndarray, crop: tuple[int, int, int, int] | None) -> np.ndarray:
+    if crop is None:
+        return frame
+    x, y, w, h = crop
+    if x < 0 or y < 0 or x + w > frame.shape[1] or y + h > frame.shape[0]:
+        raise FrameError(f"crop {crop} reaches outside the {frame.shape[1]}x{frame.shape[0]} frame")
+    return frame[y : y + h, x : x + w]
+
+
+def _to_color(img: np.ndarray, color: str) -> np.ndarray:
+    if color == "gray":
+        return img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _equalize(img: np.ndarray, color: str) -> np.ndarray:
+    if color == "gray":
+        return cv2.equalizeHist(img)
+    # Equalize brightness only, so colours keep their hue.
+    ycc = cv2.cvtColor(img, cv2.COLOR_RGB2YCrCb)
+    ycc[:, :, 0] = cv2.equalizeHist(ycc[:, :, 0])
+    return cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB)

@@ -1,0 +1,53 @@
+"""Outline each anomaly: contour, box, area, centroid and peak, in original frame coordinates."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+from lineside.daemon.preprocess import Geometry
+
+
+@dataclass(frozen=True)
+class Region:
+    box: tuple[int, int, int, int]  # x, y, width, height
+    area_px: float
+    centroid: tuple[float, float]
+    peak: tuple[int, int]
+    peak_value: float
+    contour: list[tuple[int, int]]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def find_regions(
+    mask: np.ndarray, amap: np.ndarray, geo: Geometry, limit: int = 50
+) -> list[Region]:
+    """One Region per 4-connected cluster in `mask`, largest first, at most `limit`."""
+    _n, labels, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=4)
+    order = np.argsort(-stats[1:, cv2.CC_STAT_AREA])[:limit] + 1
+    return [_region(labels, amap, stats[i], centroids[i], i, geo) for i in order]
+
+
+def _region(labels, amap, stat, centroid, label: int, geo: Geometry) -> Region:
+    x, y, w, h, area = (int(v) for v in stat)
+    own = labels[y : y + h, x : x + w] == label
+    local = np.where(own, amap[y : y + h, x : x + w], -np.inf)
+    py, px = np.unravel_index(np.argmax(local), local.shape)
+    contours, _ = cv2.findContours(own.view(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    outline = max(contours, key=len).reshape(-1, 2) + np.array([x, y])
+    # A contour runs through pixel centres; pixel (i, j) covers [i, i+1) in model units.
+    corners = geo.to_frame(np.array([[x, y], [x + w, y + h]]))
+    fx0, fy0 = np.floor(corners[0]).astype(int)
+    fx1, fy1 = np.ceil(corners[1]).astype(int)
+    peak = geo.to_frame([[px + x + 0.5, py + y + 0.5]])[0]
+    return Region(
+        box=(int(fx0), int(fy0), int(fx1 - fx0), int(fy1 - fy0)),
+        area_px=round(area * geo.sx * geo.sy, 1),
+        centroid=tuple(round(float(v), 1) for v in geo.to_frame([centroid + 0.5])[0]),
+        peak=(int(peak[0]), int(peak[1])),
+        peak_value=float(amap[py + y, px + x]),
+        contour=[(int(a), int(b)) for a, b in np.rint(geo.to_frame(outline + 0.5))],
+    )

@@ -1,0 +1,104 @@
+"""The manifest: a bundle's self-description, the single source of truth for the pipeline."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SCHEMA_VERSION = 1
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModelInfo(_Frozen):
+    name: str
+    version: str
+    architecture: str
+    created_at: str
+    trainer_version: str
+
+
+class TensorSpec(_Frozen):
+    """Shape, type and quantization of a model tensor, as the trainer exported it."""
+
+    shape: tuple[int, ...]
+    dtype: Literal["int8", "uint8", "float32"]
+    scale: float = 0.0
+    zero_point: int = 0
+
+
+class FrameSpec(_Frozen):
+    """The frames the model was trained on; None where training images varied."""
+
+    height: int | None = None
+    width: int | None = None
+    channels: Literal[1, 3]
+
+
+class Preprocess(_Frozen):
+    """Frame to model input, in this order: crop, colour, resize, equalize, blur, scale to [0,1]."""
+
+    color: Literal["gray", "rgb"] = "gray"
+    size: tuple[int, int] = Field(description="model input (width, height)")
+    crop: tuple[int, int, int, int] | None = Field(
+        default=None, description="(x, y, width, height) in frame pixels, applied first"
+    )
+    equalize: bool = True
+    blur_ksize: int = Field(default=0, ge=0, description="Gaussian kernel size; 0 = off")
+
+    @model_validator(mode="after")
+    def _odd_kernel(self) -> Preprocess:
+        if self.blur_ksize and self.blur_ksize % 2 == 0:
+            raise ValueError(f"blur_ksize must be odd or 0, got {self.blur_ksize}")
+        return self
+
+
+class AnomalyMap(_Frozen):
+    kind: Literal["squared_error"] = "squared_error"
+
+
+class Postprocess(_Frozen):
+    pixel_threshold: float = Field(gt=0)
+    min_cluster_px: int = Field(ge=1, description="clusters smaller than this are noise")
+    score: Literal["anomalous_fraction"] = "anomalous_fraction"
+
+
+class Thresholds(_Frozen):
+    """Image-score thresholds: score <= review_at passes, score > fail_at fails."""
+
+    review_at: float = Field(ge=0)
+    fail_at: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Thresholds:
+        if self.fail_at < self.review_at:
+            raise ValueError(f"fail_at {self.fail_at} is below review_at {self.review_at}")
+        return self
+
+
+class Manifest(_Frozen):
+    schema_version: int
+    model: ModelInfo
+    input: TensorSpec
+    output: TensorSpec
+    frame: FrameSpec
+    preprocess: Preprocess
+    anomaly_map: AnomalyMap = AnomalyMap()
+    postprocess: Postprocess
+    thresholds: Thresholds
+    calibration: dict = Field(default_factory=dict)
+    dataset: dict = Field(default_factory=dict)
+    metrics: dict = Field(default_factory=dict)
+    files: dict[str, str] = Field(description="file name -> SHA-256 hex of every other file")
+
+    @model_validator(mode="after")
+    def _known_schema(self) -> Manifest:
+        if self.schema_version != SCHEMA_VERSION:
+            raise ValueError(
+                f"schema_version {self.schema_version} is not supported (this build reads "
+                f"{SCHEMA_VERSION})"
+            )
+        return self

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The main job end to end on the embedded synthetic part: set up, generate a dataset, train,
+# export int8, calibrate, evaluate, then inspect the held-out test images with the daemon.
+# Everything lands in out/demo/. No camera, no broker.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=out/demo
+started=$(date +%s)
+
+echo "== set-up (.venv)"
+bash scripts/setup.sh
+
+echo "== synthetic flange dataset -> $OUT/data"
+rm -rf "$OUT"
+.venv/bin/lineside-train synth "$OUT/data" --seed 7
+
+echo "== train, export int8, calibrate -> $OUT/flange.lsb"
+.venv/bin/lineside-train fit "$OUT/data" --out "$OUT/flange.lsb" --name flange --version 1 \
+    --model original --image-size 128 --crop 24,24,208,208 --blur 5 --min-cluster 10 \
+    --epochs 60 --metrics "$OUT/metrics.json"
+
+echo "== inspect the held-out test images with lineside-daemon"
+status=0
+.venv/bin/lineside-daemon inspect "$OUT/flange.lsb" "$OUT/data/test" \
+    --heatmaps "$OUT/heatmaps" > "$OUT/inspections.jsonl" || status=$?
+.venv/bin/python - "$OUT/inspections.jsonl" <<'PY'
+import collections, json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+counts = collections.Counter(r.get("verdict", "error") for r in rows)
+print(f"{len(rows)} frames inspected: " + ", ".join(f"{v} {counts[v]}" for v in ("pass", "review", "fail", "error")))
+lat = sorted(r["latency_ms"]["inference"] for r in rows if "latency_ms" in r)
+if lat:
+    print(f"median inference {lat[len(lat) // 2]:.1f} ms per frame")
+PY
+echo
+echo "bundle:      $OUT/flange.lsb"
+echo "inspections: $OUT/inspections.jsonl (one JSON line per frame)"
+echo "heatmaps:    $OUT/heatmaps/ (overlay JPEGs, outlines in verdict colours)"
+echo "metrics:     $OUT/metrics.json"
+echo "done in $(( $(date +%s) - started )) s"
+exit "$status"

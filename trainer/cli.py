@@ -1,0 +1,146 @@
+"""`lineside-train`: make synthetic data, fit a bundle, evaluate a bundle."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    # TensorFlow's C++ start-up chatter (CPU features, no CUDA) hides the progress lines.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    args = _parser().parse_args(argv)
+    return args.func(args)
+
+
+def _crop(text: str) -> tuple[int, int, int, int]:
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected X,Y,W,H in pixels, got {text!r}") from None
+    return x, y, w, h
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lineside-train", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("synth", help="write a synthetic part dataset (MVTec AD layout)")
+    s.add_argument("out", type=Path)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--train", type=int, default=150, help="good training images (default 150)")
+    s.add_argument("--test-good", type=int, default=20)
+    s.add_argument("--test-per-defect", type=int, default=8)
+    s.add_argument("--size", type=int, default=256, help="image width and height in pixels")
+    s.set_defaults(func=cmd_synth)
+
+    f = sub.add_parser(
+        "fit",
+        help="train, export int8, calibrate and write a bundle",
+        description="Train the autoencoder on the good images of DATA (MVTec AD layout or a plain "
+        "folder), export int8 TFLite, calibrate thresholds on held-out good images with the int8 "
+        "model, evaluate on DATA/test when present, and write the bundle.",
+    )
+    f.add_argument("data", type=Path)
+    f.add_argument("--out", type=Path, required=True, help="bundle file to write (.lsb)")
+    f.add_argument("--model", choices=["original", "small"], default="original")
+    f.add_argument("--image-size", type=int, default=128)
+    f.add_argument("--color", choices=["gray", "rgb"], default="gray")
+    f.add_argument("--no-equalize", dest="equalize", action="store_false")
+    f.add_argument("--blur", dest="blur_ksize", type=int, default=0, help="Gaussian kernel, odd")
+    f.add_argument("--crop", type=_crop, help="X,Y,W,H in frame pixels")
+    f.add_argument("--epochs", type=int, default=30)
+    f.add_argument("--batch-size", type=int, default=16)
+    f.add_argument("--val-fraction", type=float, default=0.2)
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--pixel-quantile", type=float, default=0.999)
+    f.add_argument("--min-cluster", dest="min_cluster_px", type=int, default=5)
+    f.add_argument("--threads", type=int, default=2)
+    f.add_argument("--name", help="model name (default: the dataset folder's name)")
+    f.add_argument("--version", help="model version (default: a UTC timestamp)")
+    f.add_argument("--metrics", type=Path, help="also write the evaluation metrics as JSON")
+    f.set_defaults(func=cmd_fit)
+
+    e = sub.add_parser("evaluate", help="evaluate a bundle on a labelled test split")
+    e.add_argument("bundle", type=Path)
+    e.add_argument("data", type=Path, help="dataset in the MVTec AD layout with a test/ folder")
+    e.add_argument("--threads", type=int, default=2)
+    e.add_argument("--metrics", type=Path, help="also write the metrics as JSON")
+    e.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"lineside-train: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from lineside.trainer.synth import write_dataset
+
+    counts = write_dataset(
+        args.out,
+        seed=args.seed,
+        train=args.train,
+        test_good=args.test_good,
+        test_per_defect=args.test_per_defect,
+        size=args.size,
+        progress=print,
+    )
+    print(f"{sum(counts.values())} images written to {args.out}")
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    # TensorFlow loads here, not at start, so `synth` and `--help` stay quick.
+    from lineside.trainer.dataset import DatasetError
+    from lineside.trainer.evaluate import summary_lines
+    from lineside.trainer.fit import FitOptions, fit
+    from lineside.trainer.model import downsampling
+
+    step = downsampling(args.model)
+    if args.image_size < step or args.image_size % step:
+        return _fail(f"--image-size must be a multiple of {step} for model '{args.model}'")
+    if not 0 <= args.val_fraction < 1:
+        return _fail(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
+    opts = FitOptions(
+        **{k: v for k, v in vars(args).items() if k in FitOptions.__dataclass_fields__}
+    )
+    try:
+        result = fit(args.data, args.out, opts)
+    except DatasetError as exc:
+        return _fail(str(exc))
+    if result.metrics:
+        print("\n".join(summary_lines(result.metrics)))
+        if args.metrics:
+            args.metrics.write_text(json.dumps(result.metrics, indent=2))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from lineside.daemon.runtime import ModelError, load_bundle
+    from lineside.deploy.bundle import BundleError
+    from lineside.trainer import dataset, evaluate
+
+    try:
+        bundle, model = load_bundle(args.bundle, num_threads=args.threads)
+        ds = dataset.load(args.data)
+    except (BundleError, ModelError, dataset.DatasetError) as exc:
+        return _fail(str(exc))
+    if not ds.test:
+        return _fail(f"{args.data}: no test/ folder to evaluate on")
+    results = evaluate.run(ds.test, bundle.manifest, model, print)
+    m = evaluate.metrics(results)
+    print("\n".join(evaluate.summary_lines(m)))
+    if args.metrics:
+        args.metrics.write_text(json.dumps(m, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Training and test images: the MVTec AD folder layout, or a plain folder of good images."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from lineside.daemon.capture import IMAGE_SUFFIXES, read_image
+from lineside.daemon.preprocess import frame_channels
+from lineside.deploy.manifest import FrameSpec
+
+
+class DatasetError(Exception):
+    """A dataset folder that cannot be used; one line for a person."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: str  # "good" or the defect type
+    mask_path: Path | None = None
+
+    @property
+    def defective(self) -> bool:
+        return self.label != "good"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    root: Path
+    train: tuple[Path, ...]
+    test: tuple[Sample, ...]
+
+    def summary(self) -> dict:
+        labels: dict[str, int] = {}
+        for s in self.test:
+            labels[s.label] = labels.get(s.label, 0) + 1
+        return {"name": self.root.name, "train_good": len(self.train), "test": labels}
+
+
+def _images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def load(root: Path) -> Dataset:
+    """MVTec AD layout when `root/train/good` exists, otherwise `root` holds good images only."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: no such dataset folder")
+    good_dir = root / "train" / "good"
+    if not good_dir.is_dir():
+        train = _images(root)
+        if not train:
+            raise DatasetError(f"{root}: no images, and no train/good folder (MVTec AD layout)")
+        return Dataset(root, tuple(train), ())
+    train = _images(good_dir)
+    if not train:
+        raise DatasetError(f"{good_dir}: no images")
+    test = []
+    test_dir = root / "test"
+    if test_dir.is_dir():
+        for kind in sorted(p for p in test_dir.iterdir() if p.is_dir()):
+            for path in _images(kind):
+                mask = root / "ground_truth" / kind.name / f"{path.stem}_mask.png"
+                test.append(Sample(path, kind.name, mask if mask.is_file() else None))
+    return Dataset(root, tuple(train), tuple(test))
+
+
+def read_frames(paths: list[Path] | tuple[Path, ...]) -> list[np.ndarray]:
+    frames = []
+    for p in paths:
+        try:
+            frames.append(read_image(p))
+        except (OSError, ValueError) as exc:
+            raise DatasetError(f"{p}: {exc}") from None
+    return frames
+
+
+def frame_spec(frames: list[np.ndarray]) -> FrameSpec:
+    """What frames the model expects: one channel count, and one size when all agree."""
+    channels = {frame_channels(f) for f in frames}
+    if len(channels) != 1 or not channels <= {1, 3}:
+        raise DatasetError(f"training images mix channel counts {sorted(channels)}")
+    sizes = {f.shape[:2] for f in frames}
+    h, w = sizes.pop() if len(sizes) == 1 else (None, None)
+    return FrameSpec(height=h, width=w, channels=channels.pop())
+
+
+def read_mask(sample: Sample, shape: tuple[int, int]) -> np.ndarray:
+    """Ground-truth mask as bool (all False for good parts or when no mask file exists)."""
+    if sample.mask_path is None:
+        return np.zeros(shape, bool)
+    mask = read_image(sample.mask_path)
+    if mask.ndim == 3:
+        mask = mask[:, :, 0]
+    return mask > 127
