@@ -26,9 +26,8 @@ class Pose:
     scale: float
 
 
-def _rng(seed: int, split: str, kind: str, index: int) -> np.random.Generator:
-    words = [seed, sum(map(ord, split)), sum(map(ord, kind)) * 7 + len(kind), index]
-    return np.random.default_rng(np.random.SeedSequence(words))
+def _seed_sequence(seed: int, split: str, kind: str, index: int) -> np.random.SeedSequence:
+    return np.random.SeedSequence([seed, *split.encode(), 0, *kind.encode(), 0, index])
 
 
 def _brushed(rng: np.random.Generator, size: int, length: int = 21) -> np.ndarray:
@@ -191,12 +190,22 @@ def _photograph(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(bgr, 0, 255).astype(np.uint8)
 
 
-def make_image(seed: int, split: str, kind: str, index: int, size: int = 256):
-    """(BGR uint8 image, uint8 mask or None) for one part; `kind` is 'good' or a defect name."""
-    rng = _rng(seed, split, kind, index)
-    img, pose = render_part(rng, size)
-    mask = _DEFECT_PAINTERS[kind](img, rng, pose) if kind != "good" else None
-    return _photograph(img, rng), mask
+def make_image(
+    seed: int, split: str, kind: str, index: int, size: int = 256, with_defect: bool = True
+):
+    """(BGR uint8 image, uint8 mask or None) for one part; `kind` is 'good' or a defect name.
+
+    Pose, defect and camera each draw from their own stream, so `with_defect=False` gives the
+    very same photograph of the part before it was damaged.
+    """
+    part_rng, defect_rng, camera_rng = (
+        np.random.default_rng(s) for s in _seed_sequence(seed, split, kind, index).spawn(3)
+    )
+    img, pose = render_part(part_rng, size)
+    mask = None
+    if kind != "good":
+        mask = _DEFECT_PAINTERS[kind](img if with_defect else img.copy(), defect_rng, pose)
+    return _photograph(img, camera_rng), mask
 
 
 def write_dataset(

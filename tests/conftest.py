@@ -1,0 +1,59 @@
+"""Shared fixtures: a small synthetic dataset, a real int8 bundle trained on it, shared datasets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = ROOT.parent / "shared" / "datasets"
+
+# Small enough to train in about a minute on two cores, large enough to separate the defects.
+FIT_SETTINGS = dict(
+    model="original",
+    image_size=128,
+    crop=(24, 24, 208, 208),
+    blur_ksize=5,
+    min_cluster_px=10,
+    epochs=40,
+    batch_size=8,
+    seed=0,
+    name="flange-test",
+    version="t1",
+)
+
+
+def shared_dataset(name: str) -> Path:
+    """Path of a dataset in ../shared/datasets; skip (or fail in CI) when it is absent."""
+    path = DATASETS / name
+    if not path.is_dir():
+        reason = f"{path} is absent (public datasets live beside the project in ../shared)"
+        if os.environ.get("LINESIDE_REQUIRE_DATASETS"):
+            pytest.fail(f"CI expects the shared datasets: {reason}")
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="session")
+def synth_dir(tmp_path_factory) -> Path:
+    from lineside.trainer.synth import write_dataset
+
+    out = tmp_path_factory.mktemp("synth") / "flange"
+    write_dataset(out, seed=3, train=64, test_good=6, test_per_defect=3)
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained(synth_dir, tmp_path_factory):
+    """A real bundle: the real trainer, a real int8 LiteRT model. Returns the FitResult."""
+    from lineside.trainer.fit import FitOptions, fit
+
+    out = tmp_path_factory.mktemp("bundle") / "flange.lsb"
+    return fit(synth_dir, out, FitOptions(**FIT_SETTINGS), say=lambda _: None)
+
+
+@pytest.fixture(scope="session")
+def bundle_path(trained) -> Path:
+    return trained.path

@@ -1,0 +1,71 @@
+"""Preprocessing as the manifest says, frame checks, and the way back to frame coordinates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lineside.daemon.preprocess import FrameError, check_frame, geometry, preprocess
+from lineside.deploy.manifest import FrameSpec, Preprocess
+
+
+def test_gray_output_shape_and_range():
+    frame = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    x = preprocess(frame, Preprocess(color="gray", size=(64, 48)))
+    assert x.shape == (48, 64, 1) and x.dtype == np.float32
+    assert 0.0 <= x.min() and x.max() <= 1.0
+
+
+def test_equalize_stretches_a_dull_image_to_full_range():
+    frame = np.tile(np.linspace(100, 140, 64, dtype=np.uint8), (64, 1))
+    x = preprocess(frame, Preprocess(size=(64, 64), equalize=True))
+    flat = preprocess(frame, Preprocess(size=(64, 64), equalize=False))
+    assert x.max() - x.min() > 0.9 > flat.max() - flat.min()
+
+
+def test_rgb_keeps_three_channels_in_rgb_order():
+    frame = np.zeros((32, 32, 3), np.uint8)
+    frame[:, :, 2] = 255  # red in BGR
+    x = preprocess(frame, Preprocess(color="rgb", size=(32, 32), equalize=False))
+    assert x.shape == (32, 32, 3)
+    assert x[..., 0].mean() == pytest.approx(1.0) and x[..., 2].mean() == pytest.approx(0.0)
+
+
+def test_crop_then_resize_and_geometry_maps_back():
+    frame = np.zeros((200, 300), np.uint8)
+    frame[50:60, 100:110] = 255
+    spec = Preprocess(size=(50, 50), crop=(100, 50, 100, 100), equalize=False)
+    x = preprocess(frame, spec)
+    assert x[:5, :5].mean() == pytest.approx(1.0)  # the bright square is now top-left
+    geo = geometry(frame.shape, spec)
+    np.testing.assert_allclose(geo.to_frame([[0, 0], [50, 50]]), [[100, 50], [200, 150]])
+    assert geo.box_to_model((100, 50, 10, 10)) == (0, 0, 5, 5)
+
+
+def test_crop_outside_the_frame_is_a_frame_error():
+    with pytest.raises(FrameError, match="outside"):
+        preprocess(np.zeros((50, 50), np.uint8), Preprocess(size=(8, 8), crop=(40, 40, 20, 20)))
+
+
+def test_even_blur_kernel_is_refused():
+    with pytest.raises(ValueError, match="odd"):
+        Preprocess(size=(8, 8), blur_ksize=4)
+
+
+SPEC = FrameSpec(height=100, width=200, channels=3)
+BAD_FRAMES = {
+    "gray into colour model": (np.zeros((100, 200), np.uint8), "1 channel"),
+    "four channels": (np.zeros((100, 200, 4), np.uint8), "shape"),
+    "16-bit": (np.zeros((100, 200, 3), np.uint16), "uint8"),
+    "other size": (np.zeros((120, 200, 3), np.uint8), "200x100"),
+}
+
+
+@pytest.mark.parametrize("frame,message", BAD_FRAMES.values(), ids=BAD_FRAMES.keys())
+def test_check_frame_refuses_unlike_frames(frame, message):
+    with pytest.raises(FrameError, match=message):
+        check_frame(frame, SPEC)
+
+
+def test_check_frame_accepts_any_size_when_training_sizes_varied():
+    check_frame(np.zeros((37, 91), np.uint8), FrameSpec(channels=1))

@@ -1,0 +1,59 @@
+"""The trainer's bundle: int8 model, calibrated thresholds and a manifest that tells the truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lineside.daemon.runtime import load_bundle
+from lineside.trainer.cli import main as train_main
+from lineside.trainer.fit import split
+
+
+def test_bundle_manifest_matches_its_int8_model(bundle_path):
+    bundle, model = load_bundle(bundle_path)
+    m = bundle.manifest
+    assert m.input.dtype == "int8" and m.output.dtype == "int8"
+    assert m.input.shape == (1, 128, 128, 1)
+    assert model.input == m.input and model.output == m.output
+    assert m.preprocess.crop == (24, 24, 208, 208) and m.preprocess.blur_ksize == 5
+    assert (m.frame.height, m.frame.width, m.frame.channels) == (256, 256, 3)
+    assert m.model.name == "flange-test" and m.model.version == "t1"
+
+
+def test_calibration_is_recorded_and_held_out(trained):
+    m = trained.manifest
+    cal = m.calibration
+    assert set(cal["train_images"]).isdisjoint(cal["validation_images"])
+    assert len(cal["train_images"]) + len(cal["validation_images"]) == 64
+    assert 0 < m.postprocess.pixel_threshold == cal["pixel"]["threshold"]
+    assert m.thresholds.review_at == pytest.approx(cal["validation_scores"]["max"])
+    assert m.thresholds.fail_at > m.thresholds.review_at
+    assert len(cal["history"]["loss"]) >= 1
+
+
+def test_fit_evaluates_the_test_split(trained):
+    metrics = trained.metrics
+    assert trained.manifest.metrics == metrics
+    assert metrics["images"] == 6 + 5 * 3
+    assert sum(metrics["verdicts"]["good"].values()) == 6
+    assert metrics["image_auroc"] > 0.8
+
+
+@pytest.mark.parametrize("n,fraction", [(10, 0.2), (64, 0.2), (2, 0.5), (5, 0.0)])
+def test_split_is_seeded_and_disjoint(n, fraction):
+    train, val = split(n, fraction, seed=4)
+    again = split(n, fraction, seed=4)
+    assert np.array_equal(train, again[0]) and np.array_equal(val, again[1])
+    assert sorted([*train, *val]) == list(range(n))
+    assert len(train) >= 1 and (len(val) >= 1) == (fraction > 0)
+
+
+def test_bad_fit_arguments_exit_2(tmp_path, capsys):
+    assert (
+        train_main(["fit", str(tmp_path), "--out", str(tmp_path / "b.lsb"), "--image-size", "100"])
+        == 2
+    )
+    assert "multiple of 32" in capsys.readouterr().err
+    assert train_main(["fit", str(tmp_path / "nope"), "--out", str(tmp_path / "b.lsb")]) == 2
+    assert "no such dataset folder" in capsys.readouterr().err
