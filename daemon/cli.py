@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import yaml
+from pydantic import TypeAdapter, ValidationError
+
 from lineside.daemon import heatmap
 from lineside.daemon.capture import read_paths
 from lineside.daemon.pipeline import inspect_frame
@@ -16,7 +18,6 @@ from lineside.daemon.preprocess import FrameError
 from lineside.daemon.roi import RoiRule
 from lineside.daemon.runtime import ModelError, load_bundle
 from lineside.deploy.bundle import BundleError
-from pydantic import TypeAdapter, ValidationError
 
 log = logging.getLogger("lineside.daemon")
 

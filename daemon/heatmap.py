@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+
 from lineside.daemon.pipeline import Inspection
 
 _COLOURS = {"pass": (60, 180, 60), "review": (0, 190, 255), "fail": (40, 40, 230)}

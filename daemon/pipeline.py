@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from lineside.daemon.anomaly_map import ANOMALY_MAPS
 from lineside.daemon.denoise import binarize, remove_small_clusters
 from lineside.daemon.preprocess import Geometry, check_frame, geometry, preprocess

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
 from lineside.deploy.manifest import FrameSpec, Preprocess
 
 

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 
 import cv2
 import numpy as np
+
 from lineside.daemon.preprocess import Geometry
 
 

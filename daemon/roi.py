@@ -11,8 +11,9 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
-from lineside.daemon.preprocess import Geometry
 from pydantic import BaseModel, ConfigDict, Field
+
+from lineside.daemon.preprocess import Geometry
 
 
 class RoiRule(BaseModel):

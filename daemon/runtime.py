@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
+
 from lineside.deploy.bundle import Bundle
 from lineside.deploy.bundle import read as read_bundle
 from lineside.deploy.manifest import TensorSpec

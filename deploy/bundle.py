@@ -15,8 +15,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from lineside.deploy.manifest import Manifest
 from pydantic import ValidationError
+
+from lineside.deploy.manifest import Manifest
 
 MANIFEST_NAME = "manifest.json"
 MODEL_NAME = "model.tflite"

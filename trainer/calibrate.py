@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from lineside.daemon.anomaly_map import ANOMALY_MAPS
 from lineside.daemon.pipeline import inspect_frame
 from lineside.daemon.preprocess import preprocess

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from lineside.daemon.capture import IMAGE_SUFFIXES, read_image
 from lineside.daemon.preprocess import frame_channels
 from lineside.deploy.manifest import FrameSpec

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from sklearn.metrics import roc_auc_score
+
 from lineside.daemon.pipeline import Inspection, inspect_frame
 from lineside.daemon.runtime import Model
 from lineside.deploy.manifest import Manifest
 from lineside.trainer.dataset import Sample, read_frames, read_mask
-from sklearn.metrics import roc_auc_score
 
 
 @dataclass(frozen=True)

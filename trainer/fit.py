@@ -10,6 +10,7 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 
 import numpy as np
+
 from lineside.daemon.preprocess import preprocess
 from lineside.daemon.runtime import Model
 from lineside.deploy import bundle as bundles

@@ -13,7 +13,7 @@ def test_gray_output_shape_and_range():
     frame = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)
     x = preprocess(frame, Preprocess(color="gray", size=(64, 48)))
     assert x.shape == (48, 64, 1) and x.dtype == np.float32
-    assert 0.0 <= x.min() and x.max() <= 1.0
+    assert x.min() >= 0.0 and x.max() <= 1.0
 
 
 def test_equalize_stretches_a_dull_image_to_full_range():

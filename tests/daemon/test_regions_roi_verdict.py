@@ -62,7 +62,7 @@ def test_roi_absent_and_present():
 
 
 def test_expected_change_is_left_out_of_the_score():
-    mask, amap = _blob_map()
+    mask, _ = _blob_map()
     weld = RoiRule(name="weld", box=(10 + 10 * 4, 20 + 4 * 2, 16, 8), expect="present")
     cleared = without_expected_changes(mask, (weld,), GEO)
     assert cleared.sum() == 4 and mask.sum() == 20  # the original is untouched

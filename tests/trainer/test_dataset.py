@@ -34,7 +34,7 @@ def test_unusable_folders_say_why(tmp_path, make):
     path = tmp_path / "data"
     if make == "empty":
         path.mkdir()
-    with pytest.raises(DatasetError, match="no such dataset folder|no images"):
+    with pytest.raises(DatasetError, match=r"no such dataset folder|no images"):
         dataset.load(path)
 
 
@@ -47,7 +47,7 @@ def test_mixed_channel_counts_are_refused():
 def test_unreadable_training_image_is_named(tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not a png")
-    with pytest.raises(DatasetError, match="broken.png"):
+    with pytest.raises(DatasetError, match=r"broken\.png"):
         dataset.read_frames([bad])
 
 
