@@ -27,10 +27,16 @@ def render(frame: np.ndarray, insp: Inspection, pixel_threshold: float) -> np.nd
     for region in insp.regions:
         cv2.polylines(out, [np.array(region.contour, np.int32)], True, (255, 255, 255), 2)
         cv2.polylines(out, [np.array(region.contour, np.int32)], True, colour, 1)
-    label = f"{insp.verdict} {insp.score:.4f}"
-    cv2.putText(out, label, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(out, label, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, colour, 1, cv2.LINE_AA)
+    _label(out, f"{insp.verdict} {insp.score:.4f}", colour)
     return out
+
+
+def _label(image: np.ndarray, text: str, colour: tuple[int, int, int]) -> None:
+    """Verdict and score top-left, on a dark plate so it reads on any part."""
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.5
+    (w, h), base = cv2.getTextSize(text, font, scale, 1)
+    cv2.rectangle(image, (0, 0), (w + 10, h + base + 8), (20, 20, 20), -1)
+    cv2.putText(image, text, (5, h + 4), font, scale, colour, 1, cv2.LINE_AA)
 
 
 def encode_jpeg(image: np.ndarray, quality: int = 80) -> bytes:
