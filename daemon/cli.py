@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from lineside.daemon import heatmap
+from lineside.daemon import config, heatmap, service
 from lineside.daemon.capture import read_paths
 from lineside.daemon.pipeline import inspect_frame
 from lineside.daemon.preprocess import FrameError
@@ -31,10 +31,12 @@ class UsageError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    level = logging.INFO if args.command == "run" else logging.WARNING
+    # No timestamps: journald stamps each line itself.
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (UsageError, BundleError, ModelError) as exc:
+    except (UsageError, BundleError, ModelError, config.ConfigError) as exc:
         print(f"lineside-daemon: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -56,6 +58,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rules", type=Path, metavar="FILE", help="YAML file with 'rois:' rules")
     p.add_argument("--threads", type=int, default=2, help="inference threads (default 2)")
     p.set_defaults(func=cmd_inspect)
+
+    r = sub.add_parser(
+        "run",
+        help="run the line-side service",
+        description="Run the inspection service: capture, inspect, publish to MQTT. Stops "
+        "cleanly on SIGTERM/SIGINT, reloads on SIGHUP. Exit status 2 for a bad configuration "
+        "or bundle at start.",
+    )
+    r.add_argument("--config", type=Path, required=True, help="YAML configuration file")
+    r.add_argument(
+        "--exit-when-source-ends",
+        action="store_true",
+        help="stop when a video or folder source without loop has been played",
+    )
+    r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("check-config", help="validate a configuration file and its bundle")
+    c.add_argument("config", type=Path)
+    c.set_defaults(func=cmd_check_config)
     return parser
 
 
@@ -110,6 +131,22 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 line["heatmap"] = str(out)
         print(json.dumps(line), flush=True)
     return EXIT_BAD_INPUT if failures else 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return service.run(args.config, exit_at_end=args.exit_when_source_ends)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    cfg = config.load(args.config)
+    bundle_path = service.resolve_bundle(cfg.model.path)
+    bundle, _ = load_bundle(bundle_path, num_threads=1)
+    m = bundle.manifest
+    print(
+        f"{args.config}: ok (station {cfg.station}, {cfg.source.kind} source, "
+        f"{cfg.trigger.mode} trigger, model {m.model.name} {m.model.version} from {bundle_path})"
+    )
+    return 0
 
 
 if __name__ == "__main__":

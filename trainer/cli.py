@@ -39,6 +39,14 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--size", type=int, default=256, help="image width and height in pixels")
     s.set_defaults(func=cmd_synth)
 
+    v = sub.add_parser("synth-video", help="write an MJPEG video of parts passing the camera")
+    v.add_argument("out", type=Path, help="video file (.avi)")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--frames", type=int, default=60)
+    v.add_argument("--fps", type=float, default=10.0)
+    v.add_argument("--defect-every", type=int, default=4, help="every Nth part is defective")
+    v.set_defaults(func=cmd_synth_video)
+
     f = sub.add_parser(
         "fit",
         help="train, export int8, calibrate and write a bundle",
@@ -93,6 +101,15 @@ def cmd_synth(args: argparse.Namespace) -> int:
         progress=print,
     )
     print(f"{sum(counts.values())} images written to {args.out}")
+    return 0
+
+
+def cmd_synth_video(args: argparse.Namespace) -> int:
+    from lineside.trainer.synth import write_video
+
+    kinds = write_video(args.out, args.seed, args.frames, args.fps, args.defect_every)
+    defective = sum(k != "good" for k in kinds)
+    print(f"{len(kinds)} frames ({defective} defective parts) written to {args.out}")
     return 0
 
 

@@ -236,3 +236,33 @@ def write_dataset(
         counts[f"{split}/{kind}"] = n
         progress(f"{split}/{kind}: {n} images")
     return counts
+
+
+def write_video(
+    out: Path,
+    seed: int = 0,
+    frames: int = 60,
+    fps: float = 10.0,
+    defect_every: int = 4,
+    size: int = 256,
+) -> list[str]:
+    """An MJPEG .avi of parts passing the camera: every `defect_every`-th part is defective.
+
+    Returns the kind of part in each frame, for checking what a daemon reported.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"MJPG"), fps, (size, size))
+    if not writer.isOpened():
+        raise OSError(f"cannot write video {out}")
+    kinds = []
+    try:
+        for i in range(frames):
+            defective = defect_every and i % defect_every == defect_every - 1
+            kind = DEFECTS[(i // defect_every) % len(DEFECTS)] if defective else "good"
+            image, _ = make_image(seed, "video", kind, i, size)
+            writer.write(image)
+            kinds.append(kind)
+    finally:
+        writer.release()
+    return kinds

@@ -1,0 +1,188 @@
+"""Live capture in its own thread, keeping only the newest frame.
+
+Sources: a V4L2 device, an RTSP or HTTP(S) stream (FFmpeg with open and read timeouts, so a dead
+stream cannot hang the process), a video file (optionally looped) or a folder of images. When a
+source fails, the reader reconnects with capped exponential backoff and reports its state:
+`ok`, `reconnecting`, `failed` (still retrying, but for longer than `failed_after` attempts), or
+`finished` for a file source that reached its end without looping.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from lineside.daemon.capture import IMAGE_SUFFIXES, read_image
+from lineside.daemon.config import Source
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Frame:
+    image: np.ndarray
+    ts: float  # wall-clock seconds when captured
+    seq: int  # capture counter, for telling a fresh frame from one already seen
+
+
+class SourceGone(Exception):
+    """The source stopped giving frames (stream cut, device unplugged, file unreadable)."""
+
+
+class Camera:
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.state = "reconnecting"
+        self.captured = 0
+        self.dropped = 0  # frames replaced before anyone took them
+        self._latest: Frame | None = None
+        self._taken_seq = -1
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        # A read blocked in FFmpeg ends at its own timeout; the thread is a daemon thread, so a
+        # stop never waits for it longer than this.
+        self._thread.join(timeout=1.5)
+
+    def next_frame(self, timeout: float, newer_than: float = 0.0) -> Frame | None:
+        """The newest frame not taken yet (captured after `newer_than`), or None on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                f = self._latest
+                if f is not None and f.seq > self._taken_seq and f.ts > newer_than:
+                    self._taken_seq = f.seq
+                    return f
+                left = deadline - time.monotonic()
+                if left <= 0 or self._stop.is_set() or self.state == "finished":
+                    return None
+                self._cond.wait(left)
+
+    def _put(self, image: np.ndarray) -> None:
+        with self._cond:
+            if self._latest is not None and self._latest.seq > self._taken_seq:
+                self.dropped += 1
+            self.captured += 1
+            self._latest = Frame(image, time.time(), self.captured)
+            self._cond.notify_all()
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            log.log(logging.INFO if state == "ok" else logging.WARNING, "camera %s", state)
+            self.state = state
+            with self._cond:
+                self._cond.notify_all()
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                for image in self._frames():
+                    if failures or self.state != "ok":
+                        self._set_state("ok")
+                    failures = 0
+                    self._put(image)
+                    if self._stop.is_set():
+                        return
+                if not self.source.loop and self.source.kind in ("video", "folder"):
+                    self._set_state("finished")
+                    return
+            except SourceGone as exc:
+                failures += 1
+                fail = failures > self.source.failed_after
+                self._set_state("failed" if fail else "reconnecting")
+                log.debug("source: %s", exc)
+                delay = min(
+                    self.source.reconnect_max_s, self.source.reconnect_min_s * 2 ** (failures - 1)
+                )
+                self._stop.wait(delay)
+
+    def _frames(self) -> Iterator[np.ndarray]:
+        if self.source.kind == "folder":
+            yield from self._folder_frames()
+        else:
+            yield from self._capture_frames()
+
+    def _paced(self, frames: Iterator[np.ndarray], fps: float | None) -> Iterator[np.ndarray]:
+        """Files play at their own (or the configured) rate, like a camera would deliver them."""
+        period = 1.0 / fps if fps else 0.0
+        next_at = time.monotonic()
+        for image in frames:
+            if period:
+                self._stop.wait(max(0.0, next_at - time.monotonic()))
+                next_at = max(next_at + period, time.monotonic() - period)
+            yield image
+
+    def _folder_frames(self) -> Iterator[np.ndarray]:
+        folder = self.source.path
+        if not folder.is_dir():
+            raise SourceGone(f"{folder}: no such folder")
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise SourceGone(f"{folder}: no images")
+
+        def images() -> Iterator[np.ndarray]:
+            for path in files:
+                try:
+                    yield read_image(path)
+                except (OSError, ValueError) as exc:
+                    log.warning("skipping %s: %s", path, exc)
+
+        yield from self._paced(images(), self.source.fps or 10.0)
+
+    def _open(self) -> cv2.VideoCapture:
+        s = self.source
+        if s.kind == "device":
+            cap = cv2.VideoCapture(s.device)
+        else:
+            target = s.url if s.kind == "stream" else str(s.path)
+            params = [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+                int(s.open_timeout_s * 1000),
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                int(s.read_timeout_s * 1000),
+            ]
+            cap = cv2.VideoCapture(target, cv2.CAP_FFMPEG, params)
+        if not cap.isOpened():
+            cap.release()
+            raise SourceGone(f"cannot open {s.kind} source")
+        return cap
+
+    def _capture_frames(self) -> Iterator[np.ndarray]:
+        cap = self._open()
+        try:
+            fps = self.source.fps
+            if self.source.kind == "video" and fps is None:
+                fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
+
+            def read() -> Iterator[np.ndarray]:
+                while not self._stop.is_set():
+                    ok, image = cap.read()
+                    if not ok:
+                        return
+                    yield image
+
+            got = 0
+            for image in self._paced(read(), fps if self.source.kind == "video" else None):
+                got += 1
+                yield image
+            if self.source.kind != "video" and not self._stop.is_set():
+                raise SourceGone("stream ended or timed out")
+            if got == 0:
+                raise SourceGone("video gave no frames")
+        finally:
+            cap.release()

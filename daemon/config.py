@@ -1,0 +1,162 @@
+"""The daemon's configuration: YAML, typed, validated once at start, frozen.
+
+A bad value stops the start with its key path, the value and what was expected (exit status 2).
+Validators do no I/O; files named here are opened by the modules that use them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from lineside.daemon.roi import RoiRule
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; the message is one line for a person."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Source(_Frozen):
+    """Where frames come from."""
+
+    kind: Literal["device", "stream", "video", "folder"]
+    device: int | None = Field(default=None, ge=0, description="V4L2 index, for kind device")
+    url: str | None = Field(default=None, description="rtsp:// or http(s):// URL, for kind stream")
+    path: Path | None = Field(default=None, description="file or folder, for video and folder")
+    loop: bool = False
+    fps: float | None = Field(default=None, gt=0, description="pace for files; None = native")
+    open_timeout_s: float = Field(default=5.0, gt=0)
+    read_timeout_s: float = Field(default=5.0, gt=0)
+    reconnect_min_s: float = Field(default=0.5, gt=0)
+    reconnect_max_s: float = Field(default=2.0, gt=0)
+    failed_after: int = Field(default=5, ge=1, description="failed attempts before 'failed'")
+
+    @model_validator(mode="after")
+    def _needs_its_field(self) -> Source:
+        needed = {"device": "device", "stream": "url", "video": "path", "folder": "path"}[self.kind]
+        if getattr(self, needed) is None:
+            raise ValueError(f"source kind '{self.kind}' needs '{needed}'")
+        if self.kind == "stream" and self.url.split("://")[0] not in ("rtsp", "http", "https"):
+            raise ValueError(f"stream url must start with rtsp://, http:// or https://: {self.url}")
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s is below reconnect_min_s")
+        return self
+
+
+class Trigger(_Frozen):
+    mode: Literal["continuous", "interval", "mqtt"] = "continuous"
+    max_fps: float | None = Field(default=None, gt=0, description="continuous: cap, None = no cap")
+    interval_s: float = Field(default=1.0, gt=0, description="interval: seconds between frames")
+    frame_timeout_s: float = Field(default=5.0, gt=0, description="mqtt: wait for a fresh frame")
+
+
+class ModelSource(_Frozen):
+    path: Path = Field(description="a bundle file, or a folder whose newest .lsb is used")
+
+
+class Tls(_Frozen):
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+
+
+class Mqtt(_Frozen):
+    host: str = "localhost"
+    port: int = Field(default=1883, ge=1, le=65535)
+    tls: Tls | None = None
+    username: str | None = None
+    password_file: Path | None = None
+    password_credential: str | None = Field(
+        default=None, description="name of a systemd credential in $CREDENTIALS_DIRECTORY"
+    )
+    client_id: str | None = None
+    qos: Literal[0, 1, 2] = 1
+    prefix: str = "lineside"
+    keepalive_s: int = Field(default=30, ge=5)
+    queue_max: int = Field(default=1000, ge=10, description="messages held in memory")
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> Mqtt:
+        if self.password_file and self.password_credential:
+            raise ValueError("give password_file or password_credential, not both")
+        if "#" in self.prefix or "+" in self.prefix:
+            raise ValueError(f"prefix may not contain MQTT wildcards: {self.prefix}")
+        return self
+
+
+class Heatmap(_Frozen):
+    enabled: bool = True
+    width: int = Field(default=640, ge=32, le=4096)
+    quality: int = Field(default=80, ge=10, le=100)
+    verdicts: tuple[Literal["pass", "review", "fail"], ...] = ("review", "fail")
+    every_nth_pass: int = Field(default=0, ge=0, description="also every Nth pass; 0 = never")
+
+
+class Stats(_Frozen):
+    interval_s: float = Field(default=10.0, gt=0)
+
+
+class Outbox(_Frozen):
+    path: Path = Path("/var/lib/lineside/outbox.db")
+    max_rows: int = Field(default=100_000, ge=10)
+    max_bytes: int = Field(default=200_000_000, ge=10_000)
+
+
+class Config(_Frozen):
+    station: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1, max_length=64)
+    source: Source
+    trigger: Trigger = Trigger()
+    model: ModelSource
+    rois: tuple[RoiRule, ...] = ()
+    mqtt: Mqtt = Mqtt()
+    heatmap: Heatmap = Heatmap()
+    stats: Stats = Stats()
+    outbox: Outbox = Outbox()
+    threads: int = Field(default=2, ge=1, le=64)
+
+
+def parse(text: str, origin: str = "config") -> Config:
+    """YAML text -> Config, or ConfigError naming the key path, the value and the expectation."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where else ""
+        raise ConfigError(f"{origin}: not valid YAML{line}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{origin}: expected a mapping of settings at the top level")
+    try:
+        return Config.model_validate(doc)
+    except ValidationError as exc:
+        raise ConfigError(f"{origin}: {describe(exc.errors()[0])}") from None
+
+
+def load(path: Path) -> Config:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    return parse(text, str(path))
+
+
+def describe(err: dict) -> str:
+    """One pydantic error as `key.path: 'value' is not X` / `key.path: unknown key`."""
+    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    kind, msg = err["type"], err["msg"]
+    if kind == "extra_forbidden":
+        return f"{where}: unknown key"
+    if kind == "missing":
+        return f"{where}: missing (required)"
+    if kind in ("value_error", "assertion_error"):
+        return f"{where}: {msg.removeprefix('Value error, ')}"
+    value = err.get("input")
+    if msg.startswith("Input should be "):
+        return f"{where}: {value!r} is not {msg.removeprefix('Input should be ')}"
+    return f"{where}: {value!r}: {msg[0].lower()}{msg[1:]}"

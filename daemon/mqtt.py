@@ -1,0 +1,204 @@
+"""The MQTT link: paho-mqtt 2.x behind a small interface.
+
+- `status` carries a last will (`offline`); `online` is published on every successful connect.
+- Subscriptions are made in `on_connect`, so they survive reconnects.
+- Retained state (`score`, `verdict`, `heatmap`, `model`) is remembered and republished after
+  every reconnect, so a dashboard that joins late, or a broker that restarted empty, sees it.
+- `connected` is true only after the broker accepted the connection.
+- Outbox rows are handed to paho a window at a time, in order, by one sender thread; paho resends
+  what is in flight after a reconnect, and each acknowledgement deletes its row. paho calls
+  `on_publish` while holding its own lock, so the callback only queues the acknowledgement.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from lineside.daemon import topics
+from lineside.daemon.config import ConfigError, Mqtt
+from lineside.daemon.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+CommandHandler = Callable[[str, bytes], None]
+
+
+def read_password(cfg: Mqtt) -> str | None:
+    """The broker password from a file or a systemd credential; never from the command line."""
+    if cfg.password_file:
+        path = cfg.password_file
+    elif cfg.password_credential:
+        directory = os.environ.get("CREDENTIALS_DIRECTORY")
+        if not directory:
+            raise ConfigError("mqtt.password_credential: $CREDENTIALS_DIRECTORY is not set")
+        path = Path(directory) / cfg.password_credential
+    else:
+        return None
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"mqtt password file {path}: cannot read ({exc.strerror})") from None
+
+
+class Link:
+    def __init__(self, cfg: Mqtt, station: str, outbox: Outbox, on_command: CommandHandler):
+        self.cfg, self.station, self.outbox = cfg, station, outbox
+        self._on_command = on_command
+        self.connected = False
+        self._lock = threading.Lock()
+        self._retained: dict[str, tuple[bytes, int]] = {}
+        self._in_flight: dict[int, int] = {}  # paho mid -> outbox row id; sender thread only
+        self._handed_up_to = 0  # highest outbox row id handed to paho
+        self._window = max(1, min(100, cfg.queue_max // 2))
+        self._acks: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._stopping = threading.Event()
+        self._sender = threading.Thread(target=self._send_loop, name="outbox-sender", daemon=True)
+        self.client = self._make_client()
+
+    def topic(self, name: str) -> str:
+        return topics.topic(self.cfg.prefix, self.station, name)
+
+    def _make_client(self) -> paho.Client:
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.cfg.client_id or f"lineside-{self.station}",
+            protocol=paho.MQTTv311,
+            clean_session=True,
+        )
+        client.will_set(self.topic("status"), b"offline", qos=1, retain=True)
+        if self.cfg.username:
+            client.username_pw_set(self.cfg.username, read_password(self.cfg))
+        if self.cfg.tls:
+            t = self.cfg.tls
+            client.tls_set(
+                ca_certs=str(t.ca) if t.ca else None,
+                certfile=str(t.cert) if t.cert else None,
+                keyfile=str(t.key) if t.key else None,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        client.max_queued_messages_set(self.cfg.queue_max)
+        client.reconnect_delay_set(min_delay=1, max_delay=10)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        return client
+
+    def start(self) -> None:
+        """Connect in the background; an unreachable broker does not stop the caller."""
+        log.info("connecting to mqtt://%s:%d", self.cfg.host, self.cfg.port)
+        self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+        self.client.loop_start()
+        self._sender.start()
+
+    def stop(self, final_status: str | None = "stopped", timeout_s: float = 2.0) -> None:
+        """Publish the final status (when connected), then disconnect cleanly."""
+        self._stopping.set()
+        self._acks.put(None)
+        if self._sender.is_alive():
+            self._sender.join(timeout=timeout_s)
+        if self.connected and final_status:
+            info = self.client.publish(self.topic("status"), final_status, qos=1, retain=True)
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(timeout=timeout_s)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.warning("broker refused the connection: %s", reason_code)
+            return
+        self.connected = True
+        log.info("connected to the broker")
+        client.subscribe(topics.command_filter(self.cfg.prefix, self.station), qos=1)
+        client.publish(self.topic("status"), b"online", qos=1, retain=True)
+        with self._lock:
+            retained = list(self._retained.items())
+        for name, (payload, qos) in retained:
+            client.publish(name, payload, qos=qos, retain=True)
+        self.wake()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        if self.connected and not self._stopping.is_set():
+            log.warning("disconnected from the broker (%s); retrying", reason_code)
+        self.connected = False
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        self._acks.put(mid)
+
+    def _on_message(self, client, userdata, message) -> None:
+        name = topics.command_name(self.cfg.prefix, self.station, message.topic)
+        if name is not None:
+            self._on_command(name, message.payload)
+
+    def publish_state(self, name: str, payload: bytes | str, qos: int) -> None:
+        """Publish retained state and remember it for the next reconnect."""
+        data = payload.encode() if isinstance(payload, str) else payload
+        full = self.topic(name)
+        with self._lock:
+            self._retained[full] = (data, qos)
+        if self.connected:
+            self.client.publish(full, data, qos=qos, retain=True)
+
+    def publish_now(self, name: str, payload: bytes | str, qos: int = 0) -> None:
+        """Fire and forget (stats, replies): dropped while disconnected."""
+        if self.connected:
+            self.client.publish(self.topic(name), payload, qos=qos, retain=False)
+
+    def wake(self) -> None:
+        """Tell the sender that new outbox rows are waiting."""
+        self._acks.put(-1)
+
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def flush(self, timeout_s: float) -> None:
+        """While connected, give the outbox up to `timeout_s` to drain before a stop."""
+        deadline = time.monotonic() + timeout_s
+        while self.connected and self.outbox.depth() and time.monotonic() < deadline:
+            self.wake()
+            time.sleep(0.05)
+
+    def _send_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                event = self._acks.get(timeout=0.5)
+            except queue.Empty:
+                event = -1
+            while event is not None:
+                if event >= 0 and (row_id := self._in_flight.pop(event, None)) is not None:
+                    self.outbox.delete(row_id)
+                try:
+                    event = self._acks.get_nowait()
+                except queue.Empty:
+                    break
+            if event is None:
+                return
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Give paho the next outbox rows, in order, keeping at most a window in flight."""
+        room = self._window - len(self._in_flight)
+        if room <= 0:
+            return
+        for row in self.outbox.after(self._handed_up_to, room):
+            info = self.client.publish(row.topic, row.payload, qos=row.qos, retain=row.retain)
+            if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
+                log.warning("paho refused a message (%s); it stays in the outbox", info.rc)
+                return
+            self._handed_up_to = row.id
+            if row.qos == 0:
+                self.outbox.delete(row.id)
+            else:
+                self._in_flight[info.mid] = row.id
