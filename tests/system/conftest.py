@@ -1,0 +1,53 @@
+"""Fixtures for running the service: a broker, a video of parts, a configured daemon."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.broker import Broker
+from tests.support.daemon import DaemonProcess, write_config
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Broker(tmp_path)
+    b.start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="session")
+def parts_video(tmp_path_factory):
+    from lineside.trainer.synth import write_video
+
+    path = tmp_path_factory.mktemp("video") / "parts.avi"
+    write_video(path, seed=11, frames=40, fps=10, defect_every=4)
+    return path
+
+
+@pytest.fixture
+def start_daemon(tmp_path, bundle_path):
+    """start_daemon(port, **overrides) -> DaemonProcess; every process is stopped at the end."""
+    started: list[DaemonProcess] = []
+
+    def start(port: int, name: str = "daemon", **overrides) -> DaemonProcess:
+        settings = {
+            "station": "cell-1",
+            "source": overrides.pop("source"),
+            "model": {"path": str(bundle_path)},
+            "mqtt": {"host": "127.0.0.1", "port": port, "keepalive_s": 5},
+            "stats": {"interval_s": 1},
+            "heatmap": {"every_nth_pass": 5},
+            "outbox": {"path": str(tmp_path / "outbox.db")},
+            "threads": 1,
+        }
+        settings.update(overrides)
+        config = write_config(tmp_path / f"{name}.yaml", **settings)
+        proc = DaemonProcess(config, tmp_path / f"{name}.log")
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.proc.poll() is None:
+            proc.kill()
