@@ -128,7 +128,8 @@ def parse(text: str, origin: str = "config") -> Config:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
-        line = f" (line {where.line + 1})" if where else ""
+        problem = getattr(exc, "problem", None)
+        line = f" (line {where.line + 1}: {problem})" if where else ""
         raise ConfigError(f"{origin}: not valid YAML{line}") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"{origin}: expected a mapping of settings at the top level")

@@ -1,0 +1,47 @@
+"""The SQLite outbox: order, acknowledgement, bounds with counted drops, survival across reopen."""
+
+from __future__ import annotations
+
+import pytest
+
+from lineside.daemon.outbox import Outbox
+
+
+def _msg(i: int, size: int = 10) -> tuple[str, bytes, int, bool]:
+    return ("t/inspection", str(i).encode().ljust(size, b" "), 1, False)
+
+
+def test_rows_come_back_in_order_and_ack_deletes(tmp_path):
+    box = Outbox(tmp_path / "o.db", max_rows=100, max_bytes=100_000)
+    ids = box.add([_msg(i) for i in range(5)])
+    rows = box.after(0, 10)
+    assert [r.id for r in rows] == ids and rows[0].payload.strip() == b"0"
+    assert [r.id for r in box.after(ids[1], 2)] == ids[2:4]
+    box.delete(ids[0])
+    assert box.depth() == 4
+
+
+def test_survives_reopen_with_sequence(tmp_path):
+    box = Outbox(tmp_path / "o.db", max_rows=100, max_bytes=100_000)
+    assert [box.next_seq() for _ in range(3)] == [0, 1, 2]
+    box.add([_msg(1)])
+    box.close()
+    again = Outbox(tmp_path / "o.db", max_rows=100, max_bytes=100_000)
+    assert again.depth() == 1 and again.next_seq() == 3
+
+
+@pytest.mark.parametrize(
+    "max_rows,max_bytes,n,size,left,dropped",
+    [
+        (10, 100_000, 15, 10, 10, 5),  # row bound
+        (1000, 10_000, 30, 1000, 10, 20),  # byte bound
+        (10, 100_000, 10, 10, 10, 0),  # exactly full keeps all
+    ],
+)
+def test_bounds_drop_oldest_and_count(tmp_path, max_rows, max_bytes, n, size, left, dropped):
+    box = Outbox(tmp_path / "o.db", max_rows=max_rows, max_bytes=max_bytes)
+    for i in range(n):
+        box.add([_msg(i, size)])
+    assert box.depth() == left and box.dropped() == dropped
+    kept = [int(r.payload) for r in box.after(0, 1000)]
+    assert kept == list(range(n - left, n))  # the newest are kept
