@@ -8,6 +8,7 @@ import time
 import cv2
 
 from lineside.daemon import heatmap
+from lineside.daemon.camera import Frame
 from lineside.daemon.config import Heatmap
 from lineside.daemon.pipeline import Inspection
 from lineside.deploy.bundle import Bundle
@@ -33,7 +34,7 @@ def model_info(bundle: Bundle) -> dict:
 def inspection_payload(
     insp: Inspection,
     seq: int,
-    captured_at: float,
+    frame: Frame,
     part_id: str | None,
     bundle: Bundle,
     station: str,
@@ -43,7 +44,8 @@ def inspection_payload(
         "v": PAYLOAD_VERSION,
         "station": station,
         "seq": seq,
-        "captured_at": round(captured_at, 3),
+        "frame_seq": frame.seq,
+        "captured_at": round(frame.ts, 3),
         "inspected_at": round(time.time(), 3),
         "part_id": part_id,
         "model": {"name": bundle.manifest.model.name, "version": bundle.manifest.model.version},

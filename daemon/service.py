@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from lineside.daemon import commands, config, publish, triggers
-from lineside.daemon.camera import Camera
+from lineside.daemon.camera import Camera, Frame
 from lineside.daemon.config import Config
 from lineside.daemon.mqtt import Link
 from lineside.daemon.notify import Notifier
 from lineside.daemon.outbox import Outbox
-from lineside.daemon.pipeline import inspect_frame
+from lineside.daemon.pipeline import Inspection, inspect_frame
 from lineside.daemon.preprocess import FrameError
 from lineside.daemon.runtime import Model, ModelError, load_bundle
 from lineside.deploy.bundle import Bundle, BundleError
@@ -149,7 +149,7 @@ class Station:
                 self._reply("trigger", req.id, ok=False, error=str(exc))
             return False
         seq = self.outbox.next_seq()
-        self._send(frame.image, frame.ts, insp, seq, req.part_id)
+        self._send(frame, insp, seq, req.part_id)
         c = self.counters
         c.inspected += 1
         c.window_inspected += 1
@@ -166,10 +166,10 @@ class Station:
             )
         return True
 
-    def _send(self, image, captured_at, insp, seq, part_id) -> None:
+    def _send(self, frame: Frame, insp: Inspection, seq: int, part_id: str | None) -> None:
         qos = self.cfg.mqtt.qos
         payload = publish.inspection_payload(
-            insp, seq, captured_at, part_id, self.bundle, self.cfg.station
+            insp, seq, frame, part_id, self.bundle, self.cfg.station
         )
         self.outbox.add(
             [
@@ -181,7 +181,7 @@ class Station:
         self.link.publish_state("score", f"{insp.score:.6g}", 0)
         if self.heatmaps.wants(insp.verdict):
             jpeg = self.heatmaps.encode(
-                image, insp, self.bundle.manifest.postprocess.pixel_threshold
+                frame.image, insp, self.bundle.manifest.postprocess.pixel_threshold
             )
             self.link.publish_state("heatmap", jpeg, 0)
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job end to end on the embedded synthetic part: set up, generate a dataset, train,
-# export int8, calibrate, evaluate, then inspect the held-out test images with the daemon.
-# Everything lands in out/demo/. No camera, no broker.
+# export int8, calibrate, evaluate, inspect the held-out test images with the daemon, then run the
+# daemon as a service on a video of parts, publishing to an embedded MQTT broker.
+# Everything lands in out/demo/. No camera and no external broker needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=out/demo
@@ -32,6 +33,12 @@ lat = sorted(r["latency_ms"]["inference"] for r in rows if "latency_ms" in r)
 if lat:
     print(f"median inference {lat[len(lat) // 2]:.1f} ms per frame")
 PY
+
+echo "== the line: lineside-daemon run on a video of parts, results over MQTT"
+.venv/bin/lineside-train synth-video "$OUT/parts.avi" --seed 8 --frames 60 --kinds "$OUT/parts.json"
+.venv/bin/python scripts/line_demo.py --bundle "$OUT/flange.lsb" --video "$OUT/parts.avi" \
+    --kinds "$OUT/parts.json" --out "$OUT/line" || status=$?
+
 echo
 echo "bundle:      $OUT/flange.lsb"
 echo "inspections: $OUT/inspections.jsonl (one JSON line per frame)"

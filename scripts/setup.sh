@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv and install Lineside with the trainer and test extras (idempotent).
+# Create .venv and install Lineside with the trainer, test and demo extras (idempotent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -7,4 +7,4 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[train,dev]"
+.venv/bin/python -m pip install --quiet -e ".[train,dev,demo]"

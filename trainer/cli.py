@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--frames", type=int, default=60)
     v.add_argument("--fps", type=float, default=10.0)
     v.add_argument("--defect-every", type=int, default=4, help="every Nth part is defective")
+    v.add_argument("--kinds", type=Path, help="also write what each frame shows, as JSON")
     v.set_defaults(func=cmd_synth_video)
 
     f = sub.add_parser(
@@ -109,6 +110,8 @@ def cmd_synth_video(args: argparse.Namespace) -> int:
 
     kinds = write_video(args.out, args.seed, args.frames, args.fps, args.defect_every)
     defective = sum(k != "good" for k in kinds)
+    if args.kinds:
+        args.kinds.write_text(json.dumps(kinds))
     print(f"{len(kinds)} frames ({defective} defective parts) written to {args.out}")
     return 0
 
