@@ -18,14 +18,14 @@ def write_config(path: Path, **settings) -> Path:
 
 
 class DaemonProcess:
-    def __init__(self, config: Path, log: Path, *extra: str) -> None:
+    def __init__(self, config: Path, log: Path, *extra: str, env: dict | None = None) -> None:
         self.log_path = log
         self._log = open(log, "ab")  # noqa: SIM115 - closed in wait()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "lineside.daemon.cli", "run", "--config", str(config), *extra],
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
 
     @property

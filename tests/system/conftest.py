@@ -30,7 +30,7 @@ def start_daemon(tmp_path, bundle_path):
     """start_daemon(port, **overrides) -> DaemonProcess; every process is stopped at the end."""
     started: list[DaemonProcess] = []
 
-    def start(port: int, name: str = "daemon", **overrides) -> DaemonProcess:
+    def start(port: int, name: str = "daemon", env: dict | None = None, **overrides):
         settings = {
             "station": "cell-1",
             "source": overrides.pop("source"),
@@ -43,7 +43,7 @@ def start_daemon(tmp_path, bundle_path):
         }
         settings.update(overrides)
         config = write_config(tmp_path / f"{name}.yaml", **settings)
-        proc = DaemonProcess(config, tmp_path / f"{name}.log")
+        proc = DaemonProcess(config, tmp_path / f"{name}.log", env=env)
         started.append(proc)
         return proc
 

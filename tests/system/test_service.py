@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -147,3 +148,57 @@ def test_reload_command_keeps_inspecting(broker, start_daemon, parts_video):
     assert "reloaded configuration" in daemon.log()
     assert daemon.terminate()[0] == 0
     rec.close()
+
+
+def test_systemd_notify_ready_watchdog_and_stopping(tmp_path, broker, start_daemon, parts_video):
+    import socket
+
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(60)
+    env = {"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "1000000"}
+    daemon = start_daemon(broker.port, source=looped(parts_video, fps=10), env=env)
+    got: list[str] = []
+    while not any(m.startswith("READY=1") for m in got):
+        got.append(sock.recv(4096).decode())
+    t0 = time.monotonic()
+    pings = 0
+    while time.monotonic() - t0 < 3:
+        pings += sock.recv(4096) == b"WATCHDOG=1"
+    assert 4 <= pings <= 8  # every half second, not every frame
+    assert daemon.terminate()[0] == 0
+    sock.settimeout(2)
+    rest = []
+    with contextlib.suppress(TimeoutError):
+        while True:
+            rest.append(sock.recv(4096).decode())
+    assert "STOPPING=1" in rest
+    sock.close()
+
+
+def test_unit_file_hardening():
+    unit = (ROOT / "systemd" / "lineside.service").read_text()
+    settings = dict(
+        line.split("=", 1) for line in unit.splitlines() if "=" in line and not line.startswith("#")
+    )
+    expected = {
+        "Type": "notify",
+        "DynamicUser": "yes",
+        "ProtectSystem": "strict",
+        "StateDirectory": "lineside",
+        "NoNewPrivileges": "yes",
+        "SupplementaryGroups": "video",
+        "Restart": "on-failure",
+        "RestartPreventExitStatus": "2",
+    }
+    assert {k: settings.get(k) for k in expected} == expected
+    assert int(settings["WatchdogSec"]) > 0
+    assert "lineside-daemon run --config" in settings["ExecStart"]
+
+
+def test_example_config_is_valid():
+    from lineside.daemon import config
+
+    cfg = config.load(ROOT / "systemd" / "lineside.example.yaml")
+    assert cfg.station == "press-3" and cfg.mqtt.password_credential == "mqtt-password"
