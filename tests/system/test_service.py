@@ -202,3 +202,27 @@ def test_example_config_is_valid():
 
     cfg = config.load(ROOT / "systemd" / "lineside.example.yaml")
     assert cfg.station == "press-3" and cfg.mqtt.password_credential == "mqtt-password"
+
+
+def test_sighup_reloads_and_a_bad_reload_keeps_the_running_config(
+    tmp_path, broker, start_daemon, parts_video
+):
+    import signal
+
+    rec = Recorder(broker.port, f"{PREFIX}/#", "hup")
+    daemon = start_daemon(broker.port, source=looped(parts_video, fps=5))
+    rec.wait_for(lambda: rec.on("inspection"), 60, "first inspection")
+    config_path = tmp_path / "daemon.yaml"
+    good = config_path.read_text()
+    config_path.write_text(good.replace("station: cell-1", "station: cell-2"))
+    daemon.proc.send_signal(signal.SIGHUP)
+    rec2 = Recorder(broker.port, "lineside/cell-2/#", "hup2")
+    rec2.wait_for(lambda: len(rec2.on("inspection")) >= 3, 30, "inspections as cell-2")
+    config_path.write_text("station: [broken\n")
+    daemon.proc.send_signal(signal.SIGHUP)
+    n = len(rec2.on("inspection"))
+    rec2.wait_for(lambda: len(rec2.on("inspection")) >= n + 5, 30, "still inspecting as cell-2")
+    assert "reload refused, keeping the running configuration" in daemon.log()
+    assert daemon.terminate()[0] == 0
+    rec.close()
+    rec2.close()
