@@ -1,7 +1,9 @@
-"""Pack and read `.lsb` bundles: a zip of manifest.json, model.tflite and friends.
+"""Pack, sign and read `.lsb` bundles: a zip of manifest.json, model.tflite, selftest/ and a
+signature.
 
-Reading checks everything it can without running the model: zip sanity, manifest schema and the
-SHA-256 of every file the manifest lists. Nothing in a bundle is ever unpickled.
+Reading checks, in this order: size, zip sanity (no absolute or parent-relative names, bounded
+unpacked size), the signature against trusted keys (required when keys are given), the SHA-256
+of every file the manifest lists, and the manifest schema. Nothing in a bundle is unpickled.
 """
 
 from __future__ import annotations
@@ -12,16 +14,19 @@ import json
 import os
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import ValidationError
 
+from lineside.deploy import signing
 from lineside.deploy.manifest import Manifest
 
 MANIFEST_NAME = "manifest.json"
 MODEL_NAME = "model.tflite"
 MAX_BUNDLE_BYTES = 256 * 1024 * 1024
+UNPACK_FACTOR = 4  # unpacked size may be at most this multiple of the size limit
 
 
 class BundleError(Exception):
@@ -33,6 +38,8 @@ class Bundle:
     manifest: Manifest
     files: dict[str, bytes]
     sha256: str
+    signed_by: str | None = None
+    checks: list[str] = field(default_factory=list, compare=False)
 
     @property
     def model_bytes(self) -> bytes:
@@ -44,18 +51,34 @@ def sha256_hex(data: bytes) -> str:
 
 
 def canonical_manifest_bytes(manifest: dict) -> bytes:
-    """The exact bytes stored (and, later, signed): sorted keys, no spaces, UTF-8."""
+    """The exact bytes stored and signed: sorted keys, no spaces, UTF-8."""
     return json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
 
 
-def pack(manifest: dict, files: dict[str, bytes]) -> bytes:
-    """Zip the files with a manifest that records the SHA-256 of each of them."""
+def pack(manifest: dict, files: dict[str, bytes], key: Ed25519PrivateKey | None = None) -> bytes:
+    """Zip the files with a manifest that records the SHA-256 of each; sign when given a key."""
     manifest = {**manifest, "files": {name: sha256_hex(data) for name, data in files.items()}}
     Manifest.model_validate(manifest)
+    manifest_bytes = canonical_manifest_bytes(manifest)
+    members = {MANIFEST_NAME: manifest_bytes, **files}
+    if key is not None:
+        members[signing.SIGNATURE_NAME] = signing.signature_file(manifest_bytes, key)
+    return _zip(members)
+
+
+def sign(data: bytes, key: Ed25519PrivateKey) -> bytes:
+    """The same bundle with its signature replaced by one made with `key`."""
+    members = _unzip(data, len(data) * UNPACK_FACTOR + 1)
+    if MANIFEST_NAME not in members:
+        raise BundleError(f"no {MANIFEST_NAME} in the bundle")
+    members[signing.SIGNATURE_NAME] = signing.signature_file(members[MANIFEST_NAME], key)
+    return _zip(members)
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(MANIFEST_NAME, canonical_manifest_bytes(manifest))
-        for name, data in sorted(files.items()):
+        for name, data in members.items():
             zf.writestr(name, data)
     return buf.getvalue()
 
@@ -71,12 +94,21 @@ def write_atomic(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # the rename itself survives a power cut
+        finally:
+            os.close(dir_fd)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def read(path: Path) -> Bundle:
+def read(
+    path: Path,
+    trusted: dict[str, Ed25519PublicKey] | None = None,
+    max_bytes: int = MAX_BUNDLE_BYTES,
+) -> Bundle:
     """Read and verify a bundle file; raise BundleError with the reason when it is not usable."""
     path = Path(path)
     try:
@@ -86,32 +118,67 @@ def read(path: Path) -> Bundle:
     except OSError as exc:
         raise BundleError(f"{path}: cannot read bundle ({exc.strerror})") from None
     try:
-        return parse(data)
+        return parse(data, trusted, max_bytes)
     except BundleError as exc:
         raise BundleError(f"{path}: {exc}") from None
 
 
-def parse(data: bytes) -> Bundle:
-    """Verify bundle bytes: size, zip, manifest schema, file hashes."""
-    if len(data) > MAX_BUNDLE_BYTES:
-        raise BundleError(f"bundle is {len(data)} bytes, over the {MAX_BUNDLE_BYTES} limit")
-    files = _unzip(data)
+def parse(
+    data: bytes,
+    trusted: dict[str, Ed25519PublicKey] | None = None,
+    max_bytes: int = MAX_BUNDLE_BYTES,
+) -> Bundle:
+    """Verify bundle bytes. Given `trusted` keys (even none), a valid signature is required."""
+    checks = []
+    if len(data) > max_bytes:
+        raise BundleError(f"bundle is {len(data)} bytes, over the {max_bytes} limit")
+    checks.append(f"size {len(data)} bytes, within {max_bytes}")
+    files = _unzip(data, max_bytes * UNPACK_FACTOR)
+    checks.append(f"zip: {len(files)} files, safe names, unpacked size bounded")
     if MANIFEST_NAME not in files:
         raise BundleError(f"no {MANIFEST_NAME} in the bundle")
+    manifest_bytes = files.pop(MANIFEST_NAME)
+    signature = files.pop(signing.SIGNATURE_NAME, None)
+    signed_by = _check_signature(manifest_bytes, signature, trusted, checks)
+    raw = _manifest_json(manifest_bytes)
+    _check_hashes(raw.get("files"), files, checks)
     try:
-        raw = json.loads(files.pop(MANIFEST_NAME))
         manifest = Manifest.model_validate(raw)
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{MANIFEST_NAME} is not valid JSON ({exc.msg})") from None
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "manifest"
         raise BundleError(f"{MANIFEST_NAME}: {where}: {err['msg']}") from None
-    _check_hashes(manifest, files)
-    return Bundle(manifest=manifest, files=files, sha256=sha256_hex(data))
+    checks.append(f"manifest schema version {manifest.schema_version}")
+    if MODEL_NAME not in files:
+        raise BundleError(f"no {MODEL_NAME} in the bundle")
+    return Bundle(manifest, files, sha256_hex(data), signed_by, checks)
 
 
-def _unzip(data: bytes) -> dict[str, bytes]:
+def _check_signature(manifest_bytes, signature, trusted, checks) -> str | None:
+    if trusted is None:
+        checks.append("signature: not checked (no trusted keys given)")
+        return None
+    if signature is None:
+        raise BundleError("bundle is not signed, and this box requires signed bundles")
+    try:
+        kid = signing.check(manifest_bytes, signature, trusted)
+    except signing.SignatureError as exc:
+        raise BundleError(str(exc)) from None
+    checks.append(f"signature: valid, by trusted key {kid}")
+    return kid
+
+
+def _manifest_json(manifest_bytes: bytes) -> dict:
+    try:
+        raw = json.loads(manifest_bytes)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{MANIFEST_NAME} is not valid JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise BundleError(f"{MANIFEST_NAME} is not a JSON object")
+    return raw
+
+
+def _unzip(data: bytes, max_unpacked: int) -> dict[str, bytes]:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
@@ -120,25 +187,34 @@ def _unzip(data: bytes) -> dict[str, bytes]:
         total = 0
         for info in zf.infolist():
             name = info.filename
-            if name.startswith("/") or ".." in Path(name).parts:
+            if name.startswith("/") or "\\" in name or ".." in Path(name).parts:
                 raise BundleError(f"unsafe file name in bundle: {name!r}")
             total += info.file_size
-            if total > MAX_BUNDLE_BYTES:
-                raise BundleError("bundle unpacks to more than the size limit")
+            if total > max_unpacked:
+                raise BundleError(f"bundle unpacks to more than the size limit ({max_unpacked})")
         try:
-            return {i.filename: zf.read(i) for i in zf.infolist() if not i.is_dir()}
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            return {i.filename: _read_member(zf, i) for i in zf.infolist() if not i.is_dir()}
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
             raise BundleError(f"damaged zip member ({exc})") from None
 
 
-def _check_hashes(manifest: Manifest, files: dict[str, bytes]) -> None:
-    listed, present = set(manifest.files), set(files)
-    if missing := sorted(listed - present):
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    # Read no more than the header promises, so a forged size cannot inflate past the limit.
+    with zf.open(info) as f:
+        data = f.read(info.file_size + 1)
+    if len(data) != info.file_size:
+        raise ValueError(f"{info.filename} is not the size its header says")
+    return data
+
+
+def _check_hashes(listed: object, files: dict[str, bytes], checks: list[str]) -> None:
+    if not isinstance(listed, dict):
+        raise BundleError(f"{MANIFEST_NAME}: files: missing or not a mapping")
+    if missing := sorted(set(listed) - set(files)):
         raise BundleError(f"files listed in the manifest are missing: {', '.join(missing)}")
-    if extra := sorted(present - listed):
+    if extra := sorted(set(files) - set(listed)):
         raise BundleError(f"files not listed in the manifest: {', '.join(extra)}")
-    for name, expected in manifest.files.items():
+    for name, expected in listed.items():
         if sha256_hex(files[name]) != expected:
             raise BundleError(f"{name}: SHA-256 does not match the manifest")
-    if "model.tflite" not in files:
-        raise BundleError("no model.tflite in the bundle")
+    checks.append(f"SHA-256 of {len(listed)} files match the manifest")
