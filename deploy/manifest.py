@@ -79,6 +79,19 @@ class Thresholds(_Frozen):
         return self
 
 
+class SelfTestImage(_Frozen):
+    file: str = Field(pattern=r"^selftest/[A-Za-z0-9_.-]+$")
+    score: float = Field(ge=0)
+    verdict: Literal["pass", "review", "fail"]
+
+
+class SelfTest(_Frozen):
+    """Images with the scores the trainer measured, so a box can prove a bundle before using it."""
+
+    tolerance: float = Field(gt=0, description="largest accepted |box score - trainer score|")
+    images: tuple[SelfTestImage, ...] = Field(min_length=1)
+
+
 class Manifest(_Frozen):
     schema_version: int
     model: ModelInfo
@@ -92,6 +105,7 @@ class Manifest(_Frozen):
     calibration: dict = Field(default_factory=dict)
     dataset: dict = Field(default_factory=dict)
     metrics: dict = Field(default_factory=dict)
+    selftest: SelfTest | None = None
     files: dict[str, str] = Field(description="file name -> SHA-256 hex of every other file")
 
     @model_validator(mode="after")

@@ -73,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--name", help="model name (default: the dataset folder's name)")
     f.add_argument("--version", help="model version (default: a UTC timestamp)")
     f.add_argument("--metrics", type=Path, help="also write the evaluation metrics as JSON")
+    f.add_argument("--sign-key", type=Path, help="sign the bundle with this Ed25519 key")
     f.set_defaults(func=cmd_fit)
 
     e = sub.add_parser("evaluate", help="evaluate a bundle on a labelled test split")
@@ -118,6 +119,7 @@ def cmd_synth_video(args: argparse.Namespace) -> int:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     # TensorFlow loads here, not at start, so `synth` and `--help` stay quick.
+    from lineside.deploy.signing import SignatureError
     from lineside.trainer.dataset import DatasetError
     from lineside.trainer.evaluate import summary_lines
     from lineside.trainer.fit import FitOptions, fit
@@ -133,7 +135,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     )
     try:
         result = fit(args.data, args.out, opts)
-    except DatasetError as exc:
+    except (DatasetError, SignatureError) as exc:
         return _fail(str(exc))
     if result.metrics:
         print("\n".join(summary_lines(result.metrics)))

@@ -11,10 +11,21 @@ from pathlib import Path
 
 import numpy as np
 
+from lineside.daemon import selftest
+from lineside.daemon.pipeline import inspect_frame
 from lineside.daemon.preprocess import preprocess
 from lineside.daemon.runtime import Model
 from lineside.deploy import bundle as bundles
-from lineside.deploy.manifest import SCHEMA_VERSION, Manifest, Postprocess, Preprocess, Thresholds
+from lineside.deploy import signing
+from lineside.deploy.manifest import (
+    SCHEMA_VERSION,
+    Manifest,
+    Postprocess,
+    Preprocess,
+    SelfTest,
+    SelfTestImage,
+    Thresholds,
+)
 from lineside.trainer import calibrate, dataset, evaluate
 from lineside.trainer.export import to_int8_tflite
 from lineside.trainer.model import ARCHITECTURES, build
@@ -38,6 +49,7 @@ class FitOptions:
     threads: int = 2
     name: str | None = None
     version: str | None = None
+    sign_key: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,7 @@ def split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarra
 
 def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = print) -> FitResult:
     started = time.monotonic()
+    key = signing.load_private(opts.sign_key) if opts.sign_key else None  # fail before training
     ds = dataset.load(data)
     frames = dataset.read_frames(ds.train)
     frame_spec = dataset.frame_spec(frames)
@@ -108,6 +121,7 @@ def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = pr
     }
     manifest = _manifest(ds, opts, pre, post, thresholds, model, frame_spec, calibration, {})
     metrics: dict = {}
+    results: list[evaluate.Result] = []
     if ds.test:
         say(f"evaluating on {len(ds.test)} test images with the int8 model")
         results = evaluate.run(ds.test, manifest, model, say)
@@ -115,12 +129,32 @@ def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = pr
         manifest = _manifest(
             ds, opts, pre, post, thresholds, model, frame_spec, calibration, metrics
         )
+    selftest, selftest_files = _selftest(val_frames, ds, results, manifest, model)
+    manifest = manifest.model_copy(update={"selftest": selftest})
     packed = bundles.pack(
-        manifest.model_dump(mode="json", exclude={"files"}), {"model.tflite": tflite}
+        manifest.model_dump(mode="json", exclude={"files"}),
+        {"model.tflite": tflite, **selftest_files},
+        key=key,
     )
     bundles.write_atomic(out, packed)
     say(f"bundle written: {out} ({len(packed) / 1024:.0f} KiB)")
     return FitResult(bundles.parse(packed).manifest, Path(out), metrics)
+
+
+def _selftest(good_frames, ds, results, manifest, model) -> tuple[SelfTest, dict[str, bytes]]:
+    """A few held-out good parts and the clearest detections, with the scores measured here."""
+    frames = list(good_frames[:3])
+    caught = sorted(
+        (r for r in results if r.sample.defective), key=lambda r: r.inspection.score, reverse=True
+    )
+    frames += dataset.read_frames([r.sample.path for r in caught[:2]])
+    images, files = [], {}
+    for i, frame in enumerate(frames):
+        name = f"selftest/{i:02d}.png"
+        files[name] = selftest.encode(frame)
+        insp = inspect_frame(frame, manifest, model.reconstruct)
+        images.append(SelfTestImage(file=name, score=insp.score, verdict=insp.verdict))
+    return SelfTest(tolerance=selftest.tolerance(manifest), images=tuple(images)), files
 
 
 def _manifest(ds, opts, pre, post, thresholds, model, frame_spec, calibration, metrics) -> Manifest:

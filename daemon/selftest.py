@@ -1,0 +1,53 @@
+"""Self-test: a box scores the bundle's own images on its own runtime before the bundle serves.
+
+The trainer stores a few images with the scores it measured; a model that scores them
+differently here (a broken file, a runtime that computes differently) is refused.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from lineside.daemon.pipeline import inspect_frame
+from lineside.daemon.preprocess import FrameError
+from lineside.daemon.runtime import Model, ModelError
+from lineside.deploy.bundle import Bundle
+from lineside.deploy.manifest import Manifest
+
+
+def encode(frame: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", frame)  # lossless: the box sees the very same pixels
+    if not ok:
+        raise ValueError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def tolerance(manifest: Manifest) -> float:
+    """One smallest cluster's share of the map: int8 on another box may flip a few pixels."""
+    w, h = manifest.preprocess.size
+    return manifest.postprocess.min_cluster_px / (w * h)
+
+
+def run(bundle: Bundle, model: Model) -> list[str]:
+    """Score every self-test image; raise ModelError on the first one out of tolerance."""
+    st = bundle.manifest.selftest
+    if st is None:
+        return ["self-test: none in this bundle"]
+    lines = []
+    for image in st.images:
+        data = bundle.files.get(image.file)
+        frame = cv2.imdecode(np.frombuffer(data or b"", np.uint8), cv2.IMREAD_UNCHANGED)
+        if frame is None:
+            raise ModelError(f"self-test image {image.file} is missing or unreadable")
+        try:
+            score = inspect_frame(frame, bundle.manifest, model.reconstruct).score
+        except FrameError as exc:
+            raise ModelError(f"self-test image {image.file}: {exc}") from None
+        if abs(score - image.score) > st.tolerance:
+            raise ModelError(
+                f"self-test {image.file}: scored {score:.6g} here, {image.score:.6g} by the "
+                f"trainer (tolerance {st.tolerance:.3g})"
+            )
+        lines.append(f"self-test {image.file}: {score:.6g} (trainer {image.score:.6g})")
+    return lines
