@@ -12,6 +12,7 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from lineside.daemon import config, heatmap, service
+from lineside.daemon.bundle_store import BundleStore
 from lineside.daemon.capture import read_paths
 from lineside.daemon.pipeline import inspect_frame
 from lineside.daemon.preprocess import FrameError
@@ -140,8 +141,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_check_config(args: argparse.Namespace) -> int:
     cfg = config.load(args.config)
     bundle_path = service.resolve_bundle(cfg.model.path)
-    bundle, _ = load_bundle(bundle_path, num_threads=1)
-    m = bundle.manifest
+    store = BundleStore(cfg.model.store, cfg.model.trusted_keys, cfg.model.max_bundle_bytes, 1)
+    try:
+        loaded = store.vet(bundle_path.read_bytes())
+    except OSError as exc:
+        raise BundleError(f"{bundle_path}: cannot read bundle ({exc.strerror})") from None
+    except (BundleError, ModelError) as exc:
+        raise type(exc)(f"{bundle_path}: {exc}") from None
+    m = loaded.bundle.manifest
     print(
         f"{args.config}: ok (station {cfg.station}, {cfg.source.kind} source, "
         f"{cfg.trigger.mode} trigger, model {m.model.name} {m.model.version} from {bundle_path})"

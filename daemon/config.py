@@ -58,7 +58,19 @@ class Trigger(_Frozen):
 
 
 class ModelSource(_Frozen):
-    path: Path = Field(description="a bundle file, or a folder whose newest .lsb is used")
+    path: Path = Field(
+        description="a bundle file, or a folder: its newest .lsb is used and new ones dropped "
+        "there are checked and swapped in"
+    )
+    store: Path = Field(
+        default=Path("/var/lib/lineside/bundles"),
+        description="where the daemon keeps its active and previous bundles",
+    )
+    trusted_keys: Path | None = Field(
+        default=None, description="folder of *.pub keys; when set, bundles must be signed"
+    )
+    max_bundle_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    watch_interval_s: float = Field(default=1.0, gt=0)
 
 
 class Tls(_Frozen):

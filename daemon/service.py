@@ -7,6 +7,7 @@ the configuration and the bundle (a bad new configuration is logged and the old 
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import logging
 import signal
@@ -19,15 +20,17 @@ from pathlib import Path
 import numpy as np
 
 from lineside.daemon import commands, config, publish, triggers
+from lineside.daemon.bundle_store import BundleStore, Loaded
 from lineside.daemon.camera import Camera, Frame
 from lineside.daemon.config import Config
+from lineside.daemon.model_watch import FolderWatch
 from lineside.daemon.mqtt import Link
 from lineside.daemon.notify import Notifier
 from lineside.daemon.outbox import Outbox
 from lineside.daemon.pipeline import Inspection, inspect_frame
 from lineside.daemon.preprocess import FrameError
-from lineside.daemon.runtime import Model, ModelError, load_bundle
-from lineside.deploy.bundle import Bundle, BundleError
+from lineside.daemon.runtime import Model, ModelError
+from lineside.deploy.bundle import Bundle, BundleError, sha256_hex
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +71,11 @@ class Signals:
 class Station:
     """One configuration running: what the frame loop needs, and the command handler."""
 
-    def __init__(self, cfg: Config, bundle: Bundle, model: Model, signals: Signals) -> None:
-        self.cfg, self.bundle, self.model, self.signals = cfg, bundle, model, signals
+    def __init__(self, cfg: Config, store: BundleStore, active: Loaded, signals: Signals) -> None:
+        self.cfg, self.store, self.active, self.signals = cfg, store, active, signals
+        self._pending: tuple[Loaded, str, str | None, str | None] | None = None
+        self._pending_lock = threading.Lock()
+        self.worker: concurrent.futures.ThreadPoolExecutor | None = None
         self.turn = triggers.make(cfg.trigger)
         self.heatmaps = publish.HeatmapPolicy(cfg.heatmap)
         self.counters = Counters()
@@ -97,10 +103,68 @@ class Station:
         elif cmd.name == "reload":
             self._reply(cmd.name, cmd.id, ok=True, message="reloading configuration and bundle")
             self.signals.reload.set()
+        elif cmd.name == "model":
+            self.worker.submit(self.install, cmd.body, "mqtt", None)
         else:
-            self._reply(
-                cmd.name, cmd.id, ok=False, error=f"'{cmd.name}' is not available in this version"
+            self.worker.submit(self.rollback, cmd.id)
+
+    @property
+    def bundle(self) -> Bundle:
+        return self.active.bundle
+
+    @property
+    def model(self) -> Model:
+        return self.active.model
+
+    # Installs run on the worker thread, so frames keep flowing while a bundle is checked.
+    def install(self, data: bytes, origin: str, request_id: str | None) -> None:
+        sha = sha256_hex(data)
+        try:
+            loaded = self.store.install(data)
+        except (BundleError, ModelError) as exc:
+            log.warning(
+                "bundle from %s refused, %s keeps serving: %s", origin, self.active.label, exc
             )
+            if origin == "mqtt":
+                self._reply("model", request_id, ok=False, sha256=sha, error=str(exc))
+            return
+        with self._pending_lock:
+            self._pending = (loaded, "model", request_id, sha if origin == "mqtt" else None)
+
+    def rollback(self, request_id: str | None) -> None:
+        try:
+            loaded = self.store.rollback()
+        except (BundleError, ModelError) as exc:
+            log.warning("rollback refused: %s", exc)
+            self._reply("rollback", request_id, ok=False, error=str(exc))
+            return
+        with self._pending_lock:
+            self._pending = (loaded, "rollback", request_id, None)
+
+    def _swap_if_pending(self) -> None:
+        """Between two frames: the new model takes over whole, or not at all."""
+        with self._pending_lock:
+            pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        loaded, command, request_id, sha = pending
+        previous, self.active = self.active, loaded
+        log.info("%s: now serving %s (was %s)", command, loaded.label, previous.label)
+        self._publish_model()
+        if command == "rollback" or sha is not None:
+            extra = {"sha256": sha} if sha else {}
+            self._reply(
+                command,
+                request_id,
+                ok=True,
+                message=f"now serving {loaded.label}",
+                model=_name_version(loaded),
+                previous=_name_version(previous),
+                **extra,
+            )
+
+    def _publish_model(self) -> None:
+        self.link.publish_state("model", publish.json_bytes(publish.model_info(self.bundle)), 1)
 
     def _reply(self, command: str, request_id: str | None, ok: bool, **fields) -> None:
         if self.link:
@@ -115,6 +179,7 @@ class Station:
                 return "stop"
             if self.signals.reload.is_set():
                 return "reload"
+            self._swap_if_pending()
             req = self.turn.wait(self.signals.stop, timeout=0.5)
             progressed = False
             if req is not None:
@@ -223,24 +288,34 @@ class Station:
         self.link.publish_now("stats", publish.json_bytes(doc), 0)
 
 
-def load_model(cfg: Config) -> tuple[Bundle, Model]:
-    return load_bundle(resolve_bundle(cfg.model.path), num_threads=cfg.threads)
+def _name_version(loaded: Loaded) -> dict:
+    m = loaded.bundle.manifest.model
+    return {"name": m.name, "version": m.version}
+
+
+def open_store(cfg: Config) -> tuple[BundleStore, Loaded]:
+    m = cfg.model
+    store = BundleStore(m.store, m.trusted_keys, m.max_bundle_bytes, cfg.threads)
+    # A folder means "the box manages it": what was last installed (pushed or dropped) runs.
+    # A file means "run exactly this": it becomes the active bundle.
+    prefer_active = Path(m.path).is_dir()
+    return store, store.startup(resolve_bundle(m.path), prefer_active)
 
 
 def run(config_path: Path, exit_at_end: bool = False) -> int:
     """Run until SIGTERM/SIGINT (exit 0). Config or bundle errors at start raise."""
     cfg = config.load(config_path)
-    bundle, model = load_model(cfg)
+    store, active = open_store(cfg)
     signals = Signals()
     signals.install()
     notifier = Notifier()
     while True:
-        station = Station(cfg, bundle, model, signals)
+        station = Station(cfg, store, active, signals)
         outcome = _run_station(station, notifier, exit_at_end)
         if outcome != "reload":
             return 0
         signals.reload.clear()
-        cfg, bundle, model = _reloaded(config_path, cfg, bundle, model)
+        cfg, store, active = _reloaded(config_path, cfg, store, station.active)
 
 
 def _run_station(station: Station, notifier: Notifier, exit_at_end: bool) -> str:
@@ -253,8 +328,18 @@ def _run_station(station: Station, notifier: Notifier, exit_at_end: bool) -> str
         station.link.start()
         stack.callback(lambda: station.link.stop("stopped" if outcome != "reload" else None))
         stack.callback(lambda: station.link.flush(timeout_s=2.0))
-        model_doc = publish.model_info(station.bundle)
-        station.link.publish_state("model", publish.json_bytes(model_doc), 1)
+        station._publish_model()
+        station.worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="install")
+        stack.callback(lambda: station.worker.shutdown(wait=True, cancel_futures=True))
+        if Path(cfg.model.path).is_dir():
+            watch = FolderWatch(
+                cfg.model.path,
+                cfg.model.watch_interval_s,
+                lambda path, data: station.worker.submit(station.install, data, path.name, None),
+                newer_than_ns=station.store.active_path.stat().st_mtime_ns,
+            )
+            watch.start()
+            stack.callback(watch.stop)
         station.camera = Camera(cfg.source)
         station.camera.start()
         stack.callback(station.camera.stop)
@@ -275,16 +360,12 @@ def _run_station(station: Station, notifier: Notifier, exit_at_end: bool) -> str
     return outcome
 
 
-def _reloaded(path: Path, cfg: Config, bundle: Bundle, model: Model):
+def _reloaded(path: Path, cfg: Config, store: BundleStore, active: Loaded):
     try:
         new_cfg = config.load(path)
-        new_bundle, new_model = load_model(new_cfg)
+        new_store, new_active = open_store(new_cfg)
     except (config.ConfigError, BundleError, ModelError) as exc:
         log.error("reload refused, keeping the running configuration: %s", exc)
-        return cfg, bundle, model
-    log.info(
-        "reloaded configuration and bundle %s %s",
-        new_bundle.manifest.model.name,
-        new_bundle.manifest.model.version,
-    )
-    return new_cfg, new_bundle, new_model
+        return cfg, store, active
+    log.info("reloaded configuration and bundle %s", new_active.label)
+    return new_cfg, new_store, new_active

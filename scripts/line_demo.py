@@ -112,7 +112,7 @@ def main() -> int:
             {
                 "station": "demo",
                 "source": {"kind": "video", "path": str(args.video)},
-                "model": {"path": str(args.bundle)},
+                "model": {"path": str(args.bundle), "store": str(args.out / "bundles")},
                 "mqtt": {"host": "127.0.0.1", "port": port},
                 "outbox": {"path": str(args.out / "outbox.db")},
                 "stats": {"interval_s": 2},

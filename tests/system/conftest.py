@@ -34,7 +34,7 @@ def start_daemon(tmp_path, bundle_path):
         settings = {
             "station": "cell-1",
             "source": overrides.pop("source"),
-            "model": {"path": str(bundle_path)},
+            "model": {"path": str(bundle_path), "store": str(tmp_path / "bundles")},
             "mqtt": {"host": "127.0.0.1", "port": port, "keepalive_s": 5},
             "stats": {"interval_s": 1},
             "heatmap": {"every_nth_pass": 5},
