@@ -42,6 +42,8 @@ def start_daemon(tmp_path, bundle_path):
             "threads": 1,
         }
         settings.update(overrides)
+        if "store" not in settings["model"]:
+            settings["model"] = {**settings["model"], "store": str(tmp_path / "bundles")}
         config = write_config(tmp_path / f"{name}.yaml", **settings)
         proc = DaemonProcess(config, tmp_path / f"{name}.log", env=env)
         started.append(proc)
