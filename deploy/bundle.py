@@ -146,8 +146,10 @@ def parse(
         manifest = Manifest.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "manifest"
-        raise BundleError(f"{MANIFEST_NAME}: {where}: {err['msg']}") from None
+        where = "".join(f"{p}: " for p in err["loc"])
+        raise BundleError(
+            f"{MANIFEST_NAME}: {where}{err['msg'].removeprefix('Value error, ')}"
+        ) from None
     checks.append(f"manifest schema version {manifest.schema_version}")
     if MODEL_NAME not in files:
         raise BundleError(f"no {MODEL_NAME} in the bundle")
