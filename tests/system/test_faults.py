@@ -151,7 +151,7 @@ def test_unreachable_broker_does_not_stop_inspection(tmp_path, start_daemon, par
     daemon = start_daemon(free_port(), source=source)  # nothing listens there
     deadline = time.monotonic() + 60
     rows = 0
-    while time.monotonic() < deadline and rows < 20:
+    while time.monotonic() < deadline and (rows < 20 or "mqtt down" not in daemon.log()):
         time.sleep(0.5)
         if (tmp_path / "outbox.db").exists():
             with sqlite3.connect(tmp_path / "outbox.db") as db:
