@@ -15,6 +15,10 @@ from tests.support.mqtt_client import Recorder
 
 PREFIX = "lineside/cell-1"
 
+# _BROKER_STOP: the broker is stopped with SIGTERM, so it saves what it has acknowledged. A broker
+# killed with SIGKILL can lose messages it acknowledged but had not yet saved; the daemon has
+# already deleted them from its outbox by then, rightly, and no client can get them back.
+
 
 def _seqs(rec: Recorder) -> list[int]:
     return [json.loads(m.payload)["seq"] for m in rec.on("inspection")]
@@ -31,7 +35,7 @@ def test_broker_outage_loses_nothing(broker, start_daemon, parts_video):
     source = {"kind": "video", "path": str(parts_video), "loop": True, "fps": 5}
     daemon = start_daemon(broker.port, source=source)
     rec.wait_for(lambda: len(rec.on("inspection")) >= 5, 60, "inspections before the outage")
-    broker.stop(signal.SIGKILL)
+    broker.stop(signal.SIGTERM)  # _BROKER_STOP
     outage_started = time.time()
     time.sleep(20)
     broker.start()
@@ -65,7 +69,7 @@ def test_results_survive_a_crash_while_the_broker_is_down(
     rec = Recorder(broker.port, f"{PREFIX}/#", "crash")
     first = start_daemon(broker.port, source=source)
     rec.wait_for(lambda: len(rec.on("inspection")) >= 3, 60, "inspections")
-    broker.stop(signal.SIGKILL)
+    broker.stop(signal.SIGTERM)  # _BROKER_STOP
     time.sleep(4)
     first.kill()  # SIGKILL: no flush, no goodbye
     with sqlite3.connect(tmp_path / "outbox.db") as db:
