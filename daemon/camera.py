@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -41,6 +42,7 @@ class Camera:
         self.state = "reconnecting"
         self.captured = 0
         self.dropped = 0  # frames replaced before anyone took them
+        self.decode_ms: deque[float] = deque(maxlen=1000)  # read + decode time per frame
         self._latest: Frame | None = None
         self._taken_seq = -1
         self._cond = threading.Condition()
@@ -137,10 +139,14 @@ class Camera:
 
         def images() -> Iterator[np.ndarray]:
             for path in files:
+                t0 = time.perf_counter()
                 try:
-                    yield read_image(path)
+                    image = read_image(path)
                 except (OSError, ValueError) as exc:
                     log.warning("skipping %s: %s", path, exc)
+                    continue
+                self.decode_ms.append((time.perf_counter() - t0) * 1000)
+                yield image
 
         yield from self._paced(images(), self.source.fps or 10.0)
 
@@ -171,9 +177,11 @@ class Camera:
 
             def read() -> Iterator[np.ndarray]:
                 while not self._stop.is_set():
+                    t0 = time.perf_counter()
                     ok, image = cap.read()
                     if not ok:
                         return
+                    self.decode_ms.append((time.perf_counter() - t0) * 1000)
                     yield image
 
             got = 0

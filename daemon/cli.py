@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from lineside.daemon import config, heatmap, service
+from lineside.daemon import bench, config, heatmap, service
 from lineside.daemon.bundle_store import BundleStore
 from lineside.daemon.capture import read_paths
 from lineside.daemon.pipeline import inspect_frame
@@ -75,6 +75,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.set_defaults(func=cmd_run)
 
+    b = sub.add_parser(
+        "bench",
+        help="measure every stage on this box",
+        description="Run the pipeline on a source (default: the bundle's self-test images) with "
+        "the capture thread running; print median and p95 ms per stage, frames per second, "
+        "overhead as a share of inference, memory and the model's MAC rate.",
+    )
+    b.add_argument("bundle", type=Path)
+    b.add_argument("--source", help="video file, image folder, device index or stream URL")
+    b.add_argument("--frames", type=int, default=300)
+    b.add_argument("--threads", type=int, default=2)
+    b.add_argument(
+        "--capture-fps",
+        type=float,
+        default=120.0,
+        help="pace for file sources (default 120, faster than the pipeline)",
+    )
+    b.add_argument("--json", action="store_true", help="machine-readable output")
+    b.set_defaults(func=cmd_bench)
+
     c = sub.add_parser("check-config", help="validate a configuration file and its bundle")
     c.add_argument("config", type=Path)
     c.set_defaults(func=cmd_check_config)
@@ -136,6 +156,17 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     return service.run(args.config, exit_at_end=args.exit_when_source_ends)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.frames < 1 or args.threads < 1:
+        raise UsageError("--frames and --threads must be at least 1")
+    try:
+        result = bench.run(args.bundle, args.source, args.frames, args.threads, args.capture_fps)
+    except (ValueError, RuntimeError) as exc:
+        raise UsageError(str(exc)) from None
+    print(bench.to_json(result) if args.json else bench.table(result))
+    return 0
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

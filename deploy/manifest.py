@@ -19,6 +19,7 @@ class ModelInfo(_Frozen):
     architecture: str
     created_at: str
     trainer_version: str
+    macs: int | None = Field(default=None, description="multiply-accumulates per frame")
 
 
 class TensorSpec(_Frozen):

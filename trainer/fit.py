@@ -28,7 +28,7 @@ from lineside.deploy.manifest import (
 )
 from lineside.trainer import calibrate, dataset, evaluate
 from lineside.trainer.export import to_int8_tflite
-from lineside.trainer.model import ARCHITECTURES, build
+from lineside.trainer.model import ARCHITECTURES, build, count_macs
 from lineside.trainer.train import train
 
 
@@ -84,7 +84,11 @@ def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = pr
     say(f"{len(frames)} good images from {data}: {len(train_idx)} train, {len(val_idx)} validation")
 
     net = build(opts.model, opts.image_size, opts.image_size, xs.shape[-1])
-    say(f"model '{opts.model}': {net.count_params():,} parameters, input {xs.shape[1:]}")
+    macs = count_macs(net)
+    say(
+        f"model '{opts.model}': {net.count_params():,} parameters, {macs / 1e6:.0f} M MACs per "
+        f"frame, input {xs.shape[1:]}"
+    )
     history = train(net, xs[train_idx], xs[val_idx], opts.epochs, opts.batch_size, opts.seed, say)
 
     say("exporting int8 TFLite")
@@ -130,7 +134,8 @@ def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = pr
             ds, opts, pre, post, thresholds, model, frame_spec, calibration, metrics
         )
     selftest, selftest_files = _selftest(val_frames, ds, results, manifest, model)
-    manifest = manifest.model_copy(update={"selftest": selftest})
+    info = manifest.model.model_copy(update={"macs": macs})
+    manifest = manifest.model_copy(update={"selftest": selftest, "model": info})
     packed = bundles.pack(
         manifest.model_dump(mode="json", exclude={"files"}),
         {"model.tflite": tflite, **selftest_files},

@@ -48,3 +48,20 @@ def build(name: str, height: int, width: int, channels: int) -> keras.Model:
     model = keras.Model(inputs, outputs, name=f"lineside_{name}")
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
     return model
+
+
+def count_macs(model: keras.Model) -> int:
+    """Multiply-accumulates of one forward pass, from the convolution layers' shapes."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2DTranspose):
+            # Each input pixel is spread over a k x k window of the output.
+            _, h, w, c_in = layer.input.shape
+        elif isinstance(layer, layers.Conv2D):
+            _, h, w, _ = layer.output.shape
+            c_in = layer.input.shape[-1]
+        else:
+            continue
+        kh, kw = layer.kernel_size
+        total += h * w * kh * kw * c_in * layer.filters
+    return int(total)
