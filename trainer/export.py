@@ -34,6 +34,16 @@ def _quiet() -> Iterator[None]:
             os.close(fd)
 
 
+def to_float_tflite(model, float16: bool = False) -> bytes:
+    """Float32 TFLite, or float16 weights with float32 compute; for comparisons with int8."""
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if float16:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    with _quiet():
+        return converter.convert()
+
+
 def to_int8_tflite(model, representative: np.ndarray, samples: int = 100) -> bytes:
     """Quantize weights and activations to int8, inputs and outputs included."""
     chosen = representative[:samples]

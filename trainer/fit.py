@@ -99,7 +99,7 @@ def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = pr
     pix = calibrate.pixel_threshold(val_frames, pre, model, "squared_error", opts.pixel_quantile)
     post = Postprocess(pixel_threshold=pix.threshold, min_cluster_px=opts.min_cluster_px)
     provisional = Thresholds(review_at=0, fail_at=0)
-    manifest = _manifest(ds, opts, pre, post, provisional, model, frame_spec, {}, {})
+    manifest = make_manifest(ds, opts, pre, post, provisional, model, frame_spec, {}, {})
     val_scores = calibrate.scores(val_frames, manifest, model)
     thresholds = calibrate.image_thresholds(
         val_scores, opts.image_size * opts.image_size, opts.min_cluster_px
@@ -123,14 +123,14 @@ def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = pr
         "history": history,
         "train_seconds": round(time.monotonic() - started, 1),
     }
-    manifest = _manifest(ds, opts, pre, post, thresholds, model, frame_spec, calibration, {})
+    manifest = make_manifest(ds, opts, pre, post, thresholds, model, frame_spec, calibration, {})
     metrics: dict = {}
     results: list[evaluate.Result] = []
     if ds.test:
         say(f"evaluating on {len(ds.test)} test images with the int8 model")
         results = evaluate.run(ds.test, manifest, model, say)
         metrics = evaluate.metrics(results)
-        manifest = _manifest(
+        manifest = make_manifest(
             ds, opts, pre, post, thresholds, model, frame_spec, calibration, metrics
         )
     selftest, selftest_files = _selftest(val_frames, ds, results, manifest, model)
@@ -162,7 +162,10 @@ def _selftest(good_frames, ds, results, manifest, model) -> tuple[SelfTest, dict
     return SelfTest(tolerance=selftest.tolerance(manifest), images=tuple(images)), files
 
 
-def _manifest(ds, opts, pre, post, thresholds, model, frame_spec, calibration, metrics) -> Manifest:
+def make_manifest(
+    ds, opts, pre, post, thresholds, model, frame_spec, calibration, metrics
+) -> Manifest:
+    """The manifest for a model as loaded by the daemon (its tensors give input and output)."""
     now = dt.datetime.now(dt.UTC)
     return Manifest(
         schema_version=SCHEMA_VERSION,

@@ -8,31 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from benchmarks.flood_fill import remove_small_clusters_flood_fill
 from lineside.daemon.denoise import binarize, remove_small_clusters
 
-
-def flood_fill_reference(mask: np.ndarray, min_px: int) -> np.ndarray:
-    """The original method's way: grow each 4-connected cluster from a seed with a set."""
-    h, w = mask.shape
-    out = np.zeros_like(mask, dtype=np.uint8)
-    seen: set[tuple[int, int]] = set()
-    for y in range(h):
-        for x in range(w):
-            if not mask[y, x] or (y, x) in seen:
-                continue
-            cluster, todo = [], [(y, x)]
-            seen.add((y, x))
-            while todo:
-                cy, cx = todo.pop()
-                cluster.append((cy, cx))
-                for ny, nx in ((cy - 1, cx), (cy + 1, cx), (cy, cx - 1), (cy, cx + 1)):
-                    if 0 <= ny < h and 0 <= nx < w and mask[ny, nx] and (ny, nx) not in seen:
-                        seen.add((ny, nx))
-                        todo.append((ny, nx))
-            if len(cluster) >= min_px:
-                for cy, cx in cluster:
-                    out[cy, cx] = 1
-    return out
+flood_fill_reference = remove_small_clusters_flood_fill
 
 
 def _grid(rows: list[str]) -> np.ndarray:

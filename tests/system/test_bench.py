@@ -1,0 +1,53 @@
+"""`lineside-daemon bench` runs on a user's box with just a bundle; here its report is checked for
+completeness and consistency, never for speed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def _bench(*args) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "lineside.daemon.cli", "bench", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def test_bench_json_reports_every_stage(bundle_path):
+    run = _bench(bundle_path, "--frames", 30, "--threads", 1, "--json")
+    assert run.returncode == 0, run.stderr
+    r = json.loads(run.stdout)
+    stages = {
+        "capture_decode",
+        "preprocess",
+        "inference",
+        "anomaly_map",
+        "denoise",
+        "regions",
+        "verdict",
+        "publish",
+        "heatmap_encode",
+    }
+    assert set(r["stages_ms"]) == stages
+    for s in r["stages_ms"].values():
+        assert 0 <= s["median"] <= s["p95"]
+    assert r["end_to_end_fps"] > 0 and r["model_only_fps"] > 0 and r["overhead_ratio"] > 0
+    assert r["macs_per_frame"] > 100_000_000  # the original model at 128 px: about 208 M
+    assert r["resident_mb"] > 10
+
+
+def test_bench_table_on_a_video_source(bundle_path, parts_video):
+    run = _bench(bundle_path, "--frames", 20, "--source", parts_video)
+    assert run.returncode == 0, run.stderr
+    assert "end-to-end" in run.stdout and "% of inference" in run.stdout
+
+
+def test_bench_bad_arguments(bundle_path, tmp_path):
+    run = _bench(bundle_path, "--frames", 0)
+    assert run.returncode == 2 and "at least 1" in run.stderr
+    run = _bench(tmp_path / "missing.lsb")
+    assert run.returncode == 2 and "no such bundle file" in run.stderr
