@@ -55,7 +55,7 @@ def run(
     source: str | None,
     frames: int,
     threads: int,
-    capture_fps: float = 120.0,
+    capture_fps: float = 60.0,
     warmup: int = 10,
 ) -> dict:
     bundle, model = load_bundle(bundle_path, num_threads=threads)

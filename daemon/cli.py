@@ -89,8 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--capture-fps",
         type=float,
-        default=120.0,
-        help="pace for file sources (default 120, faster than the pipeline)",
+        default=60.0,
+        help="pace for file sources (default 60, a fast industrial camera)",
     )
     b.add_argument("--json", action="store_true", help="machine-readable output")
     b.set_defaults(func=cmd_bench)
