@@ -43,6 +43,7 @@ class Camera:
         self.captured = 0
         self.dropped = 0  # frames replaced before anyone took them
         self.decode_ms: deque[float] = deque(maxlen=1000)  # read + decode time per frame
+        self._next_at = 0.0  # when a paced file source may deliver its next frame
         self._latest: Frame | None = None
         self._taken_seq = -1
         self._cond = threading.Condition()
@@ -122,11 +123,11 @@ class Camera:
     def _paced(self, frames: Iterator[np.ndarray], fps: float | None) -> Iterator[np.ndarray]:
         """Files play at their own (or the configured) rate, like a camera would deliver them."""
         period = 1.0 / fps if fps else 0.0
-        next_at = time.monotonic()
         for image in frames:
             if period:
-                self._stop.wait(max(0.0, next_at - time.monotonic()))
-                next_at = max(next_at + period, time.monotonic() - period)
+                # The schedule carries over from one pass of a looped file to the next.
+                self._stop.wait(max(0.0, self._next_at - time.monotonic()))
+                self._next_at = max(self._next_at + period, time.monotonic() - period)
             yield image
 
     def _folder_frames(self) -> Iterator[np.ndarray]:

@@ -119,6 +119,9 @@ class Outbox(_Frozen):
     path: Path = Path("/var/lib/lineside/outbox.db")
     max_rows: int = Field(default=100_000, ge=10)
     max_bytes: int = Field(default=200_000_000, ge=10_000)
+    fsync_each: bool = Field(
+        default=False, description="fsync every inspection: survives power cuts, costs ~1 ms"
+    )
 
 
 class Config(_Frozen):

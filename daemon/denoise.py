@@ -20,6 +20,8 @@ def binarize(amap: np.ndarray, threshold: float) -> np.ndarray:
 def remove_small_clusters(mask: np.ndarray, min_px: int) -> np.ndarray:
     """Drop 4-connected clusters of fewer than `min_px` pixels; returns a uint8 0/1 mask."""
     mask = np.ascontiguousarray(mask, dtype=np.uint8)
+    if not mask.any():
+        return mask
     n, labels = cv2.connectedComponents(mask, connectivity=4, ltype=cv2.CV_32S)
     # Count only the flagged pixels: a few percent of the map, so the count is cheap.
     areas = np.bincount(labels.ravel()[mask.ravel() != 0], minlength=n)

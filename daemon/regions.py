@@ -27,6 +27,8 @@ def find_regions(
     mask: np.ndarray, amap: np.ndarray, geo: Geometry, limit: int = 50
 ) -> list[Region]:
     """One Region per 4-connected cluster in `mask`, largest first, at most `limit`."""
+    if not mask.any():  # most parts are good: skip the labelling
+        return []
     _n, labels, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=4)
     order = np.argsort(-stats[1:, cv2.CC_STAT_AREA])[:limit] + 1
     return [_region(labels, amap, stats[i], centroids[i], i, geo) for i in order]

@@ -322,7 +322,8 @@ def _run_station(station: Station, notifier: Notifier, exit_at_end: bool) -> str
     cfg = station.cfg
     outcome = "stop"
     with contextlib.ExitStack() as stack:
-        station.outbox = Outbox(cfg.outbox.path, cfg.outbox.max_rows, cfg.outbox.max_bytes)
+        o = cfg.outbox
+        station.outbox = Outbox(o.path, o.max_rows, o.max_bytes, o.fsync_each)
         stack.callback(station.outbox.close)
         station.link = Link(cfg.mqtt, cfg.station, station.outbox, station.on_command)
         station.link.start()
