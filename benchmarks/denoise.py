@@ -8,23 +8,14 @@ Prints median milliseconds of each, the speed ratio, and whether the outputs are
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.flood_fill import remove_small_clusters_flood_fill
+from benchmarks.timing import median_ms
 from lineside.daemon.denoise import remove_small_clusters
-
-
-def median_ms(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return float(np.median(times))
 
 
 def main() -> None:

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import evaluate_tflite, fit_keras, machine, median_ms
+from benchmarks.common import evaluate_tflite, fit_keras, machine
 from benchmarks.flood_fill import remove_small_clusters_flood_fill
+from benchmarks.timing import median_ms
 from lineside.daemon.pipeline import inspect_frame
 from lineside.daemon.preprocess import preprocess
 from lineside.trainer.export import to_int8_tflite

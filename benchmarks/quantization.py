@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import DATASETS, evaluate_tflite, fit_keras, machine, median_ms
+from benchmarks.common import DATASETS, evaluate_tflite, fit_keras, machine
+from benchmarks.timing import median_ms
 from lineside.trainer.export import to_float_tflite, to_int8_tflite
 from lineside.trainer.fit import FitOptions
 

@@ -63,7 +63,7 @@ def pack(manifest: dict, files: dict[str, bytes], key: Ed25519PrivateKey | None 
     members = {MANIFEST_NAME: manifest_bytes, **files}
     if key is not None:
         members[signing.SIGNATURE_NAME] = signing.signature_file(manifest_bytes, key)
-    return _zip(members)
+    return zip_members(members)
 
 
 def sign(data: bytes, key: Ed25519PrivateKey) -> bytes:
@@ -72,10 +72,11 @@ def sign(data: bytes, key: Ed25519PrivateKey) -> bytes:
     if MANIFEST_NAME not in members:
         raise BundleError(f"no {MANIFEST_NAME} in the bundle")
     members[signing.SIGNATURE_NAME] = signing.signature_file(members[MANIFEST_NAME], key)
-    return _zip(members)
+    return zip_members(members)
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
+def zip_members(members: dict[str, bytes]) -> bytes:
+    """A deflated zip of the members, in the order given."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name, data in members.items():

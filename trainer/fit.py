@@ -66,12 +66,21 @@ def split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarra
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = print) -> FitResult:
-    started = time.monotonic()
-    key = signing.load_private(opts.sign_key) if opts.sign_key else None  # fail before training
+@dataclass(frozen=True)
+class Prepared:
+    """Good images read, preprocessed exactly as the box will, and split."""
+
+    ds: dataset.Dataset
+    frames: list[np.ndarray]
+    pre: Preprocess
+    xs: np.ndarray
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+
+
+def prepare(data: Path, opts: FitOptions) -> Prepared:
     ds = dataset.load(data)
     frames = dataset.read_frames(ds.train)
-    frame_spec = dataset.frame_spec(frames)
     pre = Preprocess(
         color=opts.color,
         size=(opts.image_size, opts.image_size),
@@ -81,6 +90,15 @@ def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = pr
     )
     xs = np.stack([preprocess(f, pre) for f in frames])
     train_idx, val_idx = split(len(frames), opts.val_fraction, opts.seed)
+    return Prepared(ds, frames, pre, xs, train_idx, val_idx)
+
+
+def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = print) -> FitResult:
+    started = time.monotonic()
+    key = signing.load_private(opts.sign_key) if opts.sign_key else None  # fail before training
+    p = prepare(data, opts)
+    ds, frames, pre, xs, train_idx, val_idx = p.ds, p.frames, p.pre, p.xs, p.train_idx, p.val_idx
+    frame_spec = dataset.frame_spec(frames)
     say(f"{len(frames)} good images from {data}: {len(train_idx)} train, {len(val_idx)} validation")
 
     net = build(opts.model, opts.image_size, opts.image_size, xs.shape[-1])
