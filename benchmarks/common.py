@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,14 +23,12 @@ ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT.parent / "shared" / "datasets"
 
 
-@dataclass
-class Trained:
+@dataclass(frozen=True, kw_only=True)
+class Trained(Prepared):
+    """The prepared images with the Keras model trained on them."""
+
     net: object
     opts: FitOptions
-    prepared: Prepared
-
-    def __getattr__(self, name: str):
-        return getattr(self.prepared, name)  # ds, frames, pre, xs, train_idx, val_idx
 
 
 def machine() -> str:
@@ -54,7 +52,7 @@ def fit_keras(data: Path, opts: FitOptions, say=print) -> Trained:
         say=lambda line: None,
     )
     say(f"trained '{opts.model}' on {len(p.train_idx)} images in {time.monotonic() - t0:.0f} s")
-    return Trained(net, opts, p)
+    return Trained(**{f.name: getattr(p, f.name) for f in fields(p)}, net=net, opts=opts)
 
 
 def evaluate_tflite(t: Trained, tflite: bytes, threads: int = 2) -> tuple[dict, Model]:

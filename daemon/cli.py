@@ -117,8 +117,9 @@ def load_rules(path: Path | None) -> tuple[RoiRule, ...]:
         rules = TypeAdapter(tuple[RoiRule, ...]).validate_python(doc.get("rois") or ())
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(["rois", *(str(p) for p in err["loc"])])
-        raise UsageError(f"{path}: {where}: {err['msg']} (got {err.get('input')!r})") from None
+        raise UsageError(
+            f"{path}: {config.describe({**err, 'loc': ('rois', *err['loc'])})}"
+        ) from None
     return rules
 
 

@@ -150,7 +150,7 @@ class Station:
         loaded, command, request_id, sha = pending
         previous, self.active = self.active, loaded
         log.info("%s: now serving %s (was %s)", command, loaded.label, previous.label)
-        self._publish_model()
+        self.publish_model()
         if command == "rollback" or sha is not None:
             extra = {"sha256": sha} if sha else {}
             self._reply(
@@ -163,7 +163,7 @@ class Station:
                 **extra,
             )
 
-    def _publish_model(self) -> None:
+    def publish_model(self) -> None:
         self.link.publish_state("model", publish.json_bytes(publish.model_info(self.bundle)), 1)
 
     def _reply(self, command: str, request_id: str | None, ok: bool, **fields) -> None:
@@ -329,7 +329,7 @@ def _run_station(station: Station, notifier: Notifier, exit_at_end: bool) -> str
         station.link.start()
         stack.callback(lambda: station.link.stop("stopped" if outcome != "reload" else None))
         stack.callback(lambda: station.link.flush(timeout_s=2.0))
-        station._publish_model()
+        station.publish_model()
         station.worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="install")
         stack.callback(lambda: station.worker.shutdown(wait=True, cancel_futures=True))
         if Path(cfg.model.path).is_dir():

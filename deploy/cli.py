@@ -153,39 +153,37 @@ def _summary(path: Path, b: bundles.Bundle) -> None:
         print(f"{key:<17} {value}")
 
 
-def _line(args: argparse.Namespace) -> push.Line:
+def _on_line(args: argparse.Namespace, action) -> list[dict]:
+    """Run `action(line)` on a short MQTT session with the broker, closing it afterwards."""
     host, port = args.broker
-    return push.Line(host, port, args.prefix)
+    line = push.Line(host, port, args.prefix)
+    try:
+        return action(line)
+    finally:
+        line.close()
+
+
+def _report(rows: list[dict]) -> int:
+    print(push.table(rows))
+    return 0 if all(r["result"] == "ok" for r in rows) else 1
 
 
 def cmd_push(args: argparse.Namespace) -> int:
     b = bundles.read(args.bundle)  # refuse a broken file before sending it anywhere
     data = args.bundle.read_bytes()
-    line = _line(args)
-    try:
-        rows = push.push(line, data, b.sha256, None if args.all else args.station, args.timeout)
-    finally:
-        line.close()
-    print(push.table(rows))
-    return 0 if all(r["result"] == "ok" for r in rows) else 1
+    station = None if args.all else args.station
+    return _report(
+        _on_line(args, lambda line: push.push(line, data, b.sha256, station, args.timeout))
+    )
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    line = _line(args)
-    try:
-        rows = push.rollback(line, None if args.all else args.station, args.timeout)
-    finally:
-        line.close()
-    print(push.table(rows))
-    return 0 if all(r["result"] == "ok" for r in rows) else 1
+    station = None if args.all else args.station
+    return _report(_on_line(args, lambda line: push.rollback(line, station, args.timeout)))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    line = _line(args)
-    try:
-        print(push.table(push.status(line)))
-    finally:
-        line.close()
+    print(push.table(_on_line(args, push.status)))
     return 0
 
 
