@@ -13,11 +13,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 from lineside.daemon.runtime import Model
-from lineside.deploy.manifest import Postprocess, Thresholds
-from lineside.trainer import calibrate, dataset, evaluate
-from lineside.trainer.fit import FitOptions, Prepared, make_manifest, prepare
-from lineside.trainer.model import build
-from lineside.trainer.train import train
+from lineside.trainer import evaluate
+from lineside.trainer.fit import FitOptions, Prepared, calibrated, prepare, train_network
+from lineside.trainer.model import count_macs
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT.parent / "shared" / "datasets"
@@ -29,6 +27,7 @@ class Trained(Prepared):
 
     net: object
     opts: FitOptions
+    train_seconds: float
 
 
 def machine() -> str:
@@ -40,34 +39,21 @@ def machine() -> str:
 
 def fit_keras(data: Path, opts: FitOptions, say=print) -> Trained:
     p = prepare(data, opts)
-    net = build(opts.model, opts.image_size, opts.image_size, p.xs.shape[-1])
     t0 = time.monotonic()
-    train(
-        net,
-        p.xs[p.train_idx],
-        p.xs[p.val_idx],
-        opts.epochs,
-        opts.batch_size,
-        opts.seed,
-        say=lambda line: None,
-    )
-    say(f"trained '{opts.model}' on {len(p.train_idx)} images in {time.monotonic() - t0:.0f} s")
-    return Trained(**{f.name: getattr(p, f.name) for f in fields(p)}, net=net, opts=opts)
+    net, _ = train_network(p, opts, say=lambda line: None)
+    seconds = time.monotonic() - t0
+    say(f"trained '{opts.model}' on {len(p.train_idx)} images in {seconds:.0f} s")
+    fields_ = {f.name: getattr(p, f.name) for f in fields(p)}
+    return Trained(**fields_, net=net, opts=opts, train_seconds=seconds)
 
 
-def evaluate_tflite(t: Trained, tflite: bytes, threads: int = 2) -> tuple[dict, Model]:
-    """Calibrate and evaluate exactly as `fit` does, for any TFLite export of the weights."""
+def evaluate_tflite(t: Trained, tflite: bytes, threads: int = 2) -> tuple[dict, Model, object]:
+    """Calibrate and evaluate exactly as `fit` does, for any TFLite export of the weights.
+
+    Returns (metrics, model, manifest).
+    """
     model = Model(tflite, num_threads=threads)
-    frame_spec = dataset.frame_spec(t.frames)
-    val_frames = [t.frames[i] for i in t.val_idx]
-    pix = calibrate.pixel_threshold(
-        val_frames, t.pre, model, "squared_error", t.opts.pixel_quantile
-    )
-    post = Postprocess(pixel_threshold=pix.threshold, min_cluster_px=t.opts.min_cluster_px)
-    provisional = make_manifest(
-        t.ds, t.opts, t.pre, post, Thresholds(review_at=0, fail_at=0), model, frame_spec, {}, {}
-    )
-    val_scores = calibrate.scores(val_frames, provisional, model)
-    thresholds = calibrate.image_thresholds(val_scores, t.opts.image_size**2, t.opts.min_cluster_px)
-    manifest = make_manifest(t.ds, t.opts, t.pre, post, thresholds, model, frame_spec, {}, {})
-    return evaluate.metrics(evaluate.run(t.ds.test, manifest, model)), model
+    cal = calibrated(t, t.opts, model, count_macs(t.net), say=lambda line: None)
+    manifest = cal.manifest()
+    results = evaluate.run(t.ds.test, manifest, model)
+    return evaluate.metrics(results, cal.thresholds), model, manifest

@@ -21,6 +21,7 @@ from benchmarks.flood_fill import remove_small_clusters_flood_fill
 from benchmarks.timing import median_ms
 from lineside.daemon.pipeline import inspect_frame
 from lineside.daemon.preprocess import preprocess
+from lineside.deploy.manifest import AnomalyMap, Postprocess
 from lineside.trainer.export import to_int8_tflite
 from lineside.trainer.fit import FitOptions
 from lineside.trainer.synth import write_dataset
@@ -42,7 +43,7 @@ def main() -> int:
         )
         t = fit_keras(data, opts)
         int8 = to_int8_tflite(t.net, t.xs[t.train_idx])
-        _, model = evaluate_tflite(t, int8)
+        _, model, calibrated = evaluate_tflite(t, int8)
         frames = [t.frames[i] for i in t.val_idx[:10]]
         threshold = 0.02
 
@@ -53,7 +54,9 @@ def main() -> int:
             mask = remove_small_clusters_flood_fill((amap > threshold).astype(np.uint8), 10)
             return float(mask.mean())
 
-        manifest = _manifest_for(t, model)
+        # The original method's post-processing on both sides: same threshold, same clusters.
+        post = Postprocess(pixel_threshold=threshold, min_cluster_px=10)
+        manifest = calibrated.model_copy(update={"postprocess": post, "anomaly_map": AnomalyMap()})
 
         def lineside(frame: np.ndarray) -> float:
             return inspect_frame(frame, manifest, model.reconstruct).score
@@ -67,25 +70,6 @@ def main() -> int:
     print(f"Lineside (int8 LiteRT + vectorized)     {fast:8.2f} ms")
     print(f"ratio                                   {slow / fast:8.1f}x")
     return 0
-
-
-def _manifest_for(t, model):
-    from lineside.deploy.manifest import Postprocess, Thresholds
-    from lineside.trainer import dataset
-    from lineside.trainer.fit import make_manifest
-
-    post = Postprocess(pixel_threshold=0.02, min_cluster_px=10)
-    return make_manifest(
-        t.ds,
-        t.opts,
-        t.pre,
-        post,
-        Thresholds(review_at=0, fail_at=0),
-        model,
-        dataset.frame_spec(t.frames),
-        {},
-        {},
-    )
 
 
 if __name__ == "__main__":

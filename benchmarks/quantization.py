@@ -41,7 +41,7 @@ def main() -> int:
     x = t.xs[t.val_idx[0]]
     rows = {}
     for name, data in exports.items():
-        metrics, model = evaluate_tflite(t, data)
+        metrics, model, _ = evaluate_tflite(t, data)
         model.reconstruct(x)
         rows[name] = (
             median_ms(lambda m=model: m.reconstruct(x), 100),

@@ -1,8 +1,25 @@
-"""Anomaly maps: how far each pixel's reconstruction is from the input."""
+"""Anomaly maps: how far each pixel's reconstruction is from the input.
+
+Three kinds, chosen by the trainer on validation images and named in the manifest:
+`squared_error` (the original method), `ssim` (structural dissimilarity, which sees texture and
+edges that a mean-level error misses) and `blend` (a weighted sum of both). Each may be smoothed
+with a Gaussian before thresholding, so that single noisy pixels do not outvote a real blob.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import cv2
 import numpy as np
+
+from lineside.deploy.manifest import AnomalyMap
+
+# SSIM's stabilising constants for data in [0, 1] (Wang et al. 2004: K1 = 0.01, K2 = 0.03).
+_C1 = np.float32(0.01**2)
+_C2 = np.float32(0.03**2)
+_SSIM_WINDOW = (7, 7)
+_SSIM_SIGMA = 1.5
 
 
 def squared_error(x: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:
@@ -14,4 +31,51 @@ def squared_error(x: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:
     return diff.mean(axis=2, dtype=np.float32)
 
 
-ANOMALY_MAPS = {"squared_error": squared_error}
+def _luma(img: np.ndarray) -> np.ndarray:
+    if img.shape[2] == 1:
+        return np.ascontiguousarray(img[:, :, 0], dtype=np.float32)
+    return img.mean(axis=2, dtype=np.float32)
+
+
+def dssim(x: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:
+    """(1 - SSIM) / 2 per pixel, in [0, 1], over a 7x7 Gaussian window on the channel mean."""
+    a, b = _luma(x), _luma(reconstruction)
+
+    def blur(img: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(img, _SSIM_WINDOW, _SSIM_SIGMA)
+
+    mu_a, mu_b = blur(a), blur(b)
+    mu_ab = mu_a * mu_b
+    mu_aa, mu_bb = mu_a * mu_a, mu_b * mu_b
+    var_a = blur(a * a) - mu_aa
+    var_b = blur(b * b) - mu_bb
+    cov = blur(a * b) - mu_ab
+    ssim = ((2 * mu_ab + _C1) * (2 * cov + _C2)) / ((mu_aa + mu_bb + _C1) * (var_a + var_b + _C2))
+    return np.clip((1 - ssim) * 0.5, 0, 1).astype(np.float32, copy=False)
+
+
+def blend(x: np.ndarray, reconstruction: np.ndarray, l2_weight: float) -> np.ndarray:
+    """l2_weight x squared error + SSIM dissimilarity; the weight puts both on one scale."""
+    out = squared_error(x, reconstruction)
+    out *= np.float32(l2_weight)
+    out += dssim(x, reconstruction)
+    return out
+
+
+def _raw(kind: str) -> Callable[[np.ndarray, np.ndarray, AnomalyMap], np.ndarray]:
+    return {
+        "squared_error": lambda x, r, _: squared_error(x, r),
+        "ssim": lambda x, r, _: dssim(x, r),
+        "blend": lambda x, r, spec: blend(x, r, spec.l2_weight),
+    }[kind]
+
+
+def compute(x: np.ndarray, reconstruction: np.ndarray, spec: AnomalyMap) -> np.ndarray:
+    """The manifest's map: the kind it names, smoothed when it says so. (H, W) float32."""
+    amap = _raw(spec.kind)(x, reconstruction, spec)
+    if spec.smooth_sigma > 0:
+        amap = cv2.GaussianBlur(amap, (0, 0), spec.smooth_sigma)
+    return amap
+
+
+KINDS = ("squared_error", "ssim", "blend")

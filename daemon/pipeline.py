@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lineside.daemon.anomaly_map import ANOMALY_MAPS
+from lineside.daemon import anomaly_map
 from lineside.daemon.denoise import binarize, remove_small_clusters
 from lineside.daemon.preprocess import Geometry, check_frame, geometry, preprocess
 from lineside.daemon.regions import Region, find_regions
@@ -67,15 +67,16 @@ def inspect_frame(
     watch.lap("preprocess")
     recon = reconstruct(x)
     watch.lap("inference")
-    amap = ANOMALY_MAPS[manifest.anomaly_map.kind](x, recon)
+    amap = anomaly_map.compute(x, recon, manifest.anomaly_map)
     watch.lap("anomaly_map")
     post = manifest.postprocess
     mask = remove_small_clusters(binarize(amap, post.pixel_threshold), post.min_cluster_px)
     watch.lap("denoise")
+    # Changes an ROI rule expects are neither regions nor part of the score.
     scored = without_expected_changes(mask, rules, geo)
     regions = find_regions(scored, amap, geo)
     watch.lap("regions")
-    score = SCORES[post.score](scored, amap)
+    score = SCORES[post.score](scored, without_expected_changes(amap, rules, geo))
     roi_results = check_rois(mask, rules, geo)
     decision = verdict(score, manifest.thresholds, (r.ok for r in roi_results))
     watch.lap("verdict")

@@ -60,7 +60,7 @@ def check_rois(mask: np.ndarray, rules: tuple[RoiRule, ...], geo: Geometry) -> l
 def without_expected_changes(
     mask: np.ndarray, rules: tuple[RoiRule, ...], geo: Geometry
 ) -> np.ndarray:
-    """The mask with every `expect: present` ROI cleared (a copy only when there is one)."""
+    """The mask or map with every `expect: present` ROI cleared (copied only when there is one)."""
     present = [r for r in rules if r.expect == "present"]
     if not present:
         return mask

@@ -58,13 +58,21 @@ class Preprocess(_Frozen):
 
 
 class AnomalyMap(_Frozen):
-    kind: Literal["squared_error"] = "squared_error"
+    """How the map is made from input and reconstruction (see lineside.daemon.anomaly_map)."""
+
+    kind: Literal["squared_error", "ssim", "blend"] = "squared_error"
+    smooth_sigma: float = Field(
+        default=0.0, ge=0, description="Gaussian sigma in map pixels before thresholding; 0 = off"
+    )
+    l2_weight: float = Field(
+        default=1.0, gt=0, description="blend only: weight of squared error against SSIM"
+    )
 
 
 class Postprocess(_Frozen):
     pixel_threshold: float = Field(gt=0)
     min_cluster_px: int = Field(ge=1, description="clusters smaller than this are noise")
-    score: Literal["anomalous_fraction"] = "anomalous_fraction"
+    score: Literal["anomalous_fraction", "map_max", "top_k_mean"] = "anomalous_fraction"
 
 
 class Thresholds(_Frozen):

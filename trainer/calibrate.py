@@ -1,40 +1,109 @@
-"""Thresholds from held-out good images, measured with the exported model on the box pipeline."""
+"""Calibration on held-out images, measured with the exported model on the box's own pipeline.
+
+Three choices are made from validation data and written into the manifest:
+1. the anomaly map and image score (kind, smoothing, score function), by how well they tell good
+   validation images from the same images with a synthetic defect pasted in;
+2. the pixel threshold, a high quantile of the good validation pixels;
+3. `review_at` and `fail_at`, from the good validation scores and stated targets (and from
+   defective validation scores when the user supplies some).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from itertools import product
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
-from lineside.daemon.anomaly_map import ANOMALY_MAPS
+from lineside.daemon import anomaly_map
+from lineside.daemon.denoise import binarize, remove_small_clusters
 from lineside.daemon.pipeline import inspect_frame
-from lineside.daemon.preprocess import preprocess
 from lineside.daemon.runtime import Model
-from lineside.deploy.manifest import Manifest, Preprocess, Thresholds
+from lineside.daemon.score import SCORES
+from lineside.deploy.manifest import AnomalyMap, Manifest, Thresholds
+
+SMOOTHING = (0.0, 2.0, 4.0)
+# A threshold never sits at exactly 0: a perfect reconstruction would then flag nothing... ever.
+_EPS = float(np.finfo(np.float32).eps)
 
 
 @dataclass(frozen=True)
-class PixelCalibration:
-    threshold: float
-    quantile: float
-    error_mean: float
-    error_max: float
+class Targets:
+    """What the thresholds promise on validation parts."""
+
+    false_reject: float = 0.005  # good parts failed at fail_at
+    review: float = 0.05  # good parts sent to review or worse at review_at
+    escape: float = 0.05  # defective parts passed at review_at (only with defective validation)
+    fail_margin: float = 0.5  # fail_at sits this share of (quantile - median) above the quantile
 
 
-def pixel_threshold(
-    frames: list[np.ndarray], pre: Preprocess, model: Model, map_kind: str, quantile: float
-) -> PixelCalibration:
-    """The `quantile` of all validation pixels' anomaly-map values."""
-    maps = np.stack(
-        [
-            ANOMALY_MAPS[map_kind](x, model.reconstruct(x))
-            for x in (preprocess(f, pre) for f in frames)
-        ]
+@dataclass(frozen=True)
+class Choice:
+    spec: AnomalyMap
+    score: str
+    pixel_threshold: float
+    auroc: float
+
+
+def reconstructions(model: Model, xs: np.ndarray) -> np.ndarray:
+    return np.stack([model.reconstruct(x) for x in xs])
+
+
+def pixel_threshold(maps: np.ndarray, quantile: float) -> float:
+    """The `quantile` of all good validation pixels' map values."""
+    return max(float(np.quantile(maps, quantile)), _EPS)
+
+
+def _maps(xs: np.ndarray, recons: np.ndarray, spec: AnomalyMap) -> np.ndarray:
+    return np.stack([anomaly_map.compute(x, r, spec) for x, r in zip(xs, recons, strict=True)])
+
+
+def _image_scores(maps: np.ndarray, score: str, threshold: float, min_cluster: int) -> np.ndarray:
+    fn = SCORES[score]
+    return np.array(
+        [fn(remove_small_clusters(binarize(m, threshold), min_cluster), m) for m in maps]
     )
-    threshold = float(np.quantile(maps, quantile))
-    # A perfect reconstruction would give 0; keep the threshold strictly positive.
-    threshold = max(threshold, float(np.finfo(np.float32).eps))
-    return PixelCalibration(threshold, quantile, float(maps.mean()), float(maps.max()))
+
+
+def blend_weight(xs: np.ndarray, recons: np.ndarray) -> float:
+    """Squared error scaled to the SSIM dissimilarity's mean on good images, so both count."""
+    se = _maps(xs, recons, AnomalyMap(kind="squared_error")).mean()
+    ds = _maps(xs, recons, AnomalyMap(kind="ssim")).mean()
+    return float(ds / se) if se > 0 else 1.0
+
+
+def choose(
+    good: tuple[np.ndarray, np.ndarray],
+    defective: tuple[np.ndarray, np.ndarray],
+    kinds: tuple[str, ...],
+    scores: tuple[str, ...],
+    quantile: float,
+    min_cluster: int,
+) -> tuple[Choice, list[dict]]:
+    """The (map, smoothing, score) that best separates good from defective validation images.
+
+    `good` and `defective` are (inputs, reconstructions). Ties go to the simpler candidate
+    (earlier in `kinds`, less smoothing). Returns the choice and every candidate's AUROC.
+    """
+    weight = blend_weight(*good)
+    labels = np.r_[np.zeros(len(good[0])), np.ones(len(defective[0]))]
+    table, best = [], None
+    for kind, sigma in product(kinds, SMOOTHING):
+        spec = AnomalyMap(kind=kind, smooth_sigma=sigma, l2_weight=weight)
+        good_maps, bad_maps = _maps(*good, spec), _maps(*defective, spec)
+        threshold = pixel_threshold(good_maps, quantile)
+        for score in scores:
+            s = np.r_[
+                _image_scores(good_maps, score, threshold, min_cluster),
+                _image_scores(bad_maps, score, threshold, min_cluster),
+            ]
+            auroc = float(roc_auc_score(labels, s)) if np.ptp(s) > 0 else 0.5
+            table.append({"map": kind, "smooth_sigma": sigma, "score": score, "auroc": auroc})
+            if best is None or auroc > best.auroc + 1e-9:
+                best = Choice(spec, score, threshold, auroc)
+    assert best is not None
+    return best, table
 
 
 def scores(frames: list[np.ndarray], manifest: Manifest, model: Model) -> np.ndarray:
@@ -42,12 +111,49 @@ def scores(frames: list[np.ndarray], manifest: Manifest, model: Model) -> np.nda
     return np.array([inspect_frame(f, manifest, model.reconstruct).score for f in frames])
 
 
-def image_thresholds(val_scores: np.ndarray, map_pixels: int, min_cluster_px: int) -> Thresholds:
-    """review_at: the highest validation score, so every validation part passes.
+def image_thresholds(
+    good: np.ndarray,
+    targets: Targets,
+    defective: np.ndarray | None = None,
+    floor: float = 0.0,
+) -> tuple[Thresholds, dict]:
+    """`review_at` and `fail_at` from validation scores; also the rule and the rates they give.
 
-    fail_at: twice that, and at least one more smallest-possible cluster above it, so that
-    a single borderline blob goes to review rather than straight to fail.
+    fail_at: the (1 - false_reject) quantile of the good scores, raised by a margin because a
+    few dozen validation images cannot pin down a 0.5% tail (below 200 images that quantile is
+    simply the highest score). review_at: the (1 - review) quantile of the good scores, lowered
+    to the escape target's quantile of the defective scores when those are given. `floor` keeps
+    fail_at at least that far above review_at (a pixel-count score needs one more cluster).
     """
-    review_at = float(val_scores.max()) if len(val_scores) else 0.0
-    one_cluster = min_cluster_px / map_pixels
-    return Thresholds(review_at=review_at, fail_at=max(2 * review_at, review_at + one_cluster))
+    q_fail = float(np.quantile(good, 1 - targets.false_reject, method="higher"))
+    fail_at = q_fail + targets.fail_margin * (q_fail - float(np.median(good)))
+    review_at = float(np.quantile(good, 1 - targets.review, method="higher"))
+    if defective is not None and len(defective):
+        review_at = min(review_at, float(np.quantile(defective, targets.escape, method="lower")))
+    fail_at = max(fail_at, review_at + floor)
+    t = Thresholds(review_at=review_at, fail_at=fail_at)
+    report = {
+        "targets": asdict(targets),
+        "good_validation": _rates(good, t),
+        "rule": "fail_at = q(1 - false_reject) + fail_margin x (q - median) of good validation "
+        "scores; review_at = q(1 - review) of good validation scores"
+        + (
+            ", lowered to q(escape) of defective validation scores" if defective is not None else ""
+        ),
+    }
+    if defective is not None and len(defective):
+        report["defective_validation"] = {
+            "count": len(defective),
+            "escape_rate": float(np.mean(defective <= t.review_at)),
+        }
+    return t, report
+
+
+def _rates(good: np.ndarray, t: Thresholds) -> dict:
+    return {
+        "count": len(good),
+        "false_reject_rate": float(np.mean(good > t.fail_at)),
+        "review_or_fail_rate": float(np.mean(good > t.review_at)),
+        "max": float(good.max()),
+        "median": float(np.median(good)),
+    }

@@ -57,22 +57,70 @@ def _parser() -> argparse.ArgumentParser:
     )
     f.add_argument("data", type=Path)
     f.add_argument("--out", type=Path, required=True, help="bundle file to write (.lsb)")
-    f.add_argument("--model", choices=["original", "small"], default="original")
+    f.add_argument(
+        "--model",
+        choices=["lineside", "original", "lineside-small", "small"],
+        default="lineside",
+        help="lineside (default): denoising autoencoder; original: the original method's model",
+    )
     f.add_argument("--image-size", type=int, default=128)
     f.add_argument("--color", choices=["gray", "rgb"], default="gray")
     f.add_argument("--no-equalize", dest="equalize", action="store_false")
     f.add_argument("--blur", dest="blur_ksize", type=int, default=0, help="Gaussian kernel, odd")
     f.add_argument("--crop", type=_crop, help="X,Y,W,H in frame pixels")
-    f.add_argument("--epochs", type=int, default=30)
+    f.add_argument("--epochs", type=int, default=60, help="at most; stops early (default 60)")
     f.add_argument("--batch-size", type=int, default=16)
     f.add_argument("--val-fraction", type=float, default=0.2)
-    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--seed", type=int, default=0, help="split, weights and augmentation")
     f.add_argument("--pixel-quantile", type=float, default=0.999)
     f.add_argument("--min-cluster", dest="min_cluster_px", type=int, default=5)
+    f.add_argument(
+        "--map",
+        dest="anomaly_map",
+        choices=["auto", "squared_error", "ssim", "blend"],
+        default="auto",
+        help="anomaly map; auto: chosen on validation (the original model keeps squared_error)",
+    )
+    f.add_argument(
+        "--score",
+        choices=["auto", "anomalous_fraction", "map_max", "top_k_mean"],
+        default="auto",
+        help="image score; auto: chosen on validation (original: anomalous_fraction)",
+    )
+    f.add_argument(
+        "--false-reject-target",
+        type=_rate,
+        default=0.005,
+        help="good validation parts failed at fail_at, at most (default 0.005)",
+    )
+    f.add_argument(
+        "--review-target",
+        type=_rate,
+        default=0.05,
+        help="good validation parts sent to review or worse, at most (default 0.05)",
+    )
+    f.add_argument(
+        "--escape-target",
+        type=_rate,
+        default=0.05,
+        help="defective validation parts passed, at most (needs --val-defects; default 0.05)",
+    )
+    f.add_argument(
+        "--val-defects",
+        type=Path,
+        help="folder of defective images not in DATA: review_at is lowered to meet the escape "
+        "target on them",
+    )
     f.add_argument("--threads", type=int, default=2)
     f.add_argument("--name", help="model name (default: the dataset folder's name)")
     f.add_argument("--version", help="model version (default: a UTC timestamp)")
-    f.add_argument("--metrics", type=Path, help="also write the evaluation metrics as JSON")
+    f.add_argument(
+        "--report",
+        type=Path,
+        help="folder for report.html and metrics.json (default: next to the bundle, "
+        "BUNDLE-report/; written when DATA has a test split)",
+    )
+    f.add_argument("--metrics", type=Path, help="also write the evaluation metrics here as JSON")
     f.add_argument("--sign-key", type=Path, help="sign the bundle with this Ed25519 key")
     f.set_defaults(func=cmd_fit)
 
@@ -80,9 +128,24 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("bundle", type=Path)
     e.add_argument("data", type=Path, help="dataset in the MVTec AD layout with a test/ folder")
     e.add_argument("--threads", type=int, default=2)
-    e.add_argument("--metrics", type=Path, help="also write the metrics as JSON")
+    e.add_argument(
+        "--report",
+        type=Path,
+        help="folder for report.html and metrics.json (default: BUNDLE-report/ next to it)",
+    )
+    e.add_argument("--metrics", type=Path, help="also write the metrics here as JSON")
     e.set_defaults(func=cmd_evaluate)
     return parser
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a rate in [0, 1), got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a rate in [0, 1), got {value}")
+    return value
 
 
 def _fail(message: str) -> int:
@@ -120,6 +183,7 @@ def cmd_synth_video(args: argparse.Namespace) -> int:
 def cmd_fit(args: argparse.Namespace) -> int:
     # TensorFlow loads here, not at start, so `synth` and `--help` stay quick.
     from lineside.deploy.signing import SignatureError
+    from lineside.trainer.calibrate import Targets
     from lineside.trainer.dataset import DatasetError
     from lineside.trainer.evaluate import summary_lines
     from lineside.trainer.fit import FitOptions, fit
@@ -130,9 +194,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
         return _fail(f"--image-size must be a multiple of {step} for model '{args.model}'")
     if not 0 <= args.val_fraction < 1:
         return _fail(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
-    opts = FitOptions(
-        **{k: v for k, v in vars(args).items() if k in FitOptions.__dataclass_fields__}
+    targets = Targets(
+        false_reject=args.false_reject_target, review=args.review_target, escape=args.escape_target
     )
+    fields = {k: v for k, v in vars(args).items() if k in FitOptions.__dataclass_fields__}
+    opts = FitOptions(**fields, targets=targets)
     try:
         result = fit(args.data, args.out, opts)
     except (DatasetError, SignatureError) as exc:
@@ -156,9 +222,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     if not ds.test:
         return _fail(f"{args.data}: no test/ folder to evaluate on")
-    results = evaluate.run(ds.test, bundle.manifest, model, print)
-    m = evaluate.metrics(results)
+    from lineside.trainer import report
+
+    manifest = bundle.manifest
+    results = evaluate.run(ds.test, manifest, model, print)
+    m = evaluate.metrics(results, manifest.thresholds)
     print("\n".join(evaluate.summary_lines(m)))
+    report.write(args.report or report.default_dir(args.bundle), manifest, m, results)
     if args.metrics:
         args.metrics.write_text(json.dumps(m, indent=2))
     return 0

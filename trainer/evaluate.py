@@ -1,17 +1,17 @@
-"""Evaluation on a labelled test split, through the box's own pipeline."""
+"""Evaluation on a labelled test split, through the box's own pipeline and the int8 model."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 from lineside.daemon.pipeline import Inspection, inspect_frame
 from lineside.daemon.runtime import Model
-from lineside.deploy.manifest import Manifest
+from lineside.deploy.manifest import Manifest, Thresholds
+from lineside.trainer import metrics as m
 from lineside.trainer.dataset import Sample, read_frames, read_mask
 
 
@@ -19,15 +19,22 @@ from lineside.trainer.dataset import Sample, read_frames, read_mask
 class Result:
     sample: Sample
     inspection: Inspection
-    overlaps_truth: bool
+    truth: np.ndarray = field(repr=False)  # ground truth on the anomaly map's grid (bool)
+
+    @property
+    def localized(self) -> bool:
+        """Some flagged pixel lies on the defect."""
+        return bool(np.any(self.truth & self.inspection.mask))
 
 
-def frame_mask(insp: Inspection, frame_shape: tuple[int, ...]) -> np.ndarray:
-    """The flagged model-resolution mask drawn back onto the frame's pixel grid (bool)."""
-    out = np.zeros(frame_shape[:2], np.uint8)
-    for region in insp.regions:
-        cv2.fillPoly(out, [np.array(region.contour, np.int32)], 1)
-    return out.astype(bool)
+def truth_on_map(sample: Sample, frame_shape: tuple[int, ...], manifest: Manifest) -> np.ndarray:
+    """The ground-truth mask cropped and resized as the frame was: pixel metrics on map pixels."""
+    mask = read_mask(sample, frame_shape[:2]).astype(np.uint8)
+    crop = manifest.preprocess.crop
+    if crop:
+        x, y, w, h = crop
+        mask = mask[y : y + h, x : x + w]
+    return cv2.resize(mask, manifest.preprocess.size, interpolation=cv2.INTER_NEAREST) > 0
 
 
 def run(
@@ -40,50 +47,82 @@ def run(
     for i, sample in enumerate(samples):
         frame = read_frames([sample.path])[0]
         insp = inspect_frame(frame, manifest, model.reconstruct)
-        truth = read_mask(sample, frame.shape[:2])
-        overlaps = bool(np.any(truth & frame_mask(insp, frame.shape)))
-        results.append(Result(sample, insp, overlaps))
-        if (i + 1) % 25 == 0 or i + 1 == len(samples):
+        results.append(Result(sample, insp, truth_on_map(sample, frame.shape, manifest)))
+        if (i + 1) % 50 == 0 or i + 1 == len(samples):
             say(f"evaluated {i + 1}/{len(samples)} test images")
     return results
 
 
-def metrics(results: list[Result]) -> dict:
-    """Image AUROC, verdict counts per label, false-reject and escape rates at the thresholds."""
+def metrics(results: list[Result], thresholds: Thresholds) -> dict:
+    """Every number of the report, overall and per defect type (each type against the good)."""
+    out = _block(results, thresholds)
+    verdicts: dict[str, dict[str, int]] = {}
+    for r in results:
+        counts = verdicts.setdefault(r.sample.label, {"pass": 0, "review": 0, "fail": 0})
+        counts[r.inspection.verdict] += 1
+    out["verdicts"] = verdicts
+    good = [r for r in results if not r.sample.defective]
+    good_scores = np.array([r.inspection.score for r in good])
+    out["cpk"] = m.cpk_upper(good_scores, thresholds.fail_at)
+    out["thresholds"] = thresholds.model_dump()
+    kinds = sorted({r.sample.label for r in results if r.sample.defective})
+    out["per_defect"] = {
+        k: _block(good + [r for r in results if r.sample.label == k], thresholds) for k in kinds
+    }
+    return out
+
+
+def _block(results: list[Result], t: Thresholds) -> dict:
     labels = np.array([r.sample.defective for r in results])
     scores = np.array([r.inspection.score for r in results])
-    per_label: dict[str, dict[str, int]] = {}
-    for r in results:
-        counts = per_label.setdefault(r.sample.label, {"pass": 0, "review": 0, "fail": 0})
-        counts[r.inspection.verdict] += 1
     good = [r for r in results if not r.sample.defective]
     bad = [r for r in results if r.sample.defective]
-    out: dict = {
+    has_masks = any(r.sample.mask_path for r in bad)
+    maps = np.stack([r.inspection.amap for r in results]) if results else None
+    truths = np.stack([r.truth for r in results]) if results else None
+    return {
         "images": len(results),
-        "verdicts": per_label,
+        "good": len(good),
+        "defective": len(bad),
+        "image_auroc": m.image_auroc(labels, scores),
+        "average_precision": m.average_precision(labels, scores),
+        "pixel_auroc": m.pixel_auroc(maps, truths) if has_masks else None,
+        "pro_auc_0.3": m.pro_auc(maps, truths) if has_masks else None,
         "false_reject_rate": _share(good, lambda r: r.inspection.verdict == "fail"),
         "good_to_review_rate": _share(good, lambda r: r.inspection.verdict == "review"),
         "escape_rate": _share(bad, lambda r: r.inspection.verdict == "pass"),
-        "defects_localized": _share(
-            [r for r in bad if r.sample.mask_path], lambda r: r.overlaps_truth
-        ),
+        "defective_to_review_rate": _share(bad, lambda r: r.inspection.verdict == "review"),
+        "review_rate": _share(results, lambda r: r.inspection.verdict == "review"),
+        "defects_localized": _share([r for r in bad if r.sample.mask_path], lambda r: r.localized),
     }
-    if labels.any() and not labels.all():
-        out["image_auroc"] = float(roc_auc_score(labels, scores))
-    return out
 
 
 def _share(results: list[Result], pred: Callable[[Result], bool]) -> float | None:
     return sum(map(pred, results)) / len(results) if results else None
 
 
-def summary_lines(m: dict) -> list[str]:
+def _num(v: float | None, pct: bool = False) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.1%}" if pct else f"{v:.3f}"
+
+
+def summary_lines(mx: dict) -> list[str]:
     lines = ["verdicts per test folder (pass / review / fail):"]
-    for label, c in m["verdicts"].items():
+    for label, c in mx["verdicts"].items():
         lines.append(f"  {label:<14} {c['pass']:>4} {c['review']:>6} {c['fail']:>6}")
-    if "image_auroc" in m:
-        lines.append(f"image AUROC: {m['image_auroc']:.3f}")
-    for key in ("false_reject_rate", "good_to_review_rate", "escape_rate", "defects_localized"):
-        if m.get(key) is not None:
-            lines.append(f"{key.replace('_', ' ')}: {m[key]:.1%}")
+    lines.append(
+        f"image AUROC {_num(mx['image_auroc'])}  AP {_num(mx['average_precision'])}  "
+        f"pixel AUROC {_num(mx['pixel_auroc'])}  PRO(0.3) {_num(mx['pro_auc_0.3'])}"
+    )
+    lines.append(
+        f"false rejects {_num(mx['false_reject_rate'], True)}  escapes "
+        f"{_num(mx['escape_rate'], True)}  sent to review {_num(mx['review_rate'], True)}  "
+        f"defects localized {_num(mx['defects_localized'], True)}"
+    )
+    if mx.get("cpk"):
+        lines.append(
+            f"Cpk of good scores against fail_at: {mx['cpk']['cpk']:.2f} "
+            "(scores are skewed: read the counted rates first)"
+        )
     return lines

@@ -1,11 +1,11 @@
-"""`lineside-train fit`: good images in, a calibrated int8 bundle out."""
+"""`lineside-train fit`: good images in, a calibrated int8 bundle and its report out."""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import version as package_version
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from lineside.deploy import bundle as bundles
 from lineside.deploy import signing
 from lineside.deploy.manifest import (
     SCHEMA_VERSION,
+    AnomalyMap,
     Manifest,
     Postprocess,
     Preprocess,
@@ -26,30 +27,37 @@ from lineside.deploy.manifest import (
     SelfTestImage,
     Thresholds,
 )
-from lineside.trainer import calibrate, dataset, evaluate
-from lineside.trainer.export import to_int8_tflite
-from lineside.trainer.model import ARCHITECTURES, build, count_macs
+from lineside.trainer import agreement, augment, calibrate, dataset, evaluate, report
+from lineside.trainer.export import to_float_tflite, to_int8_tflite
+from lineside.trainer.model import ARCHITECTURES, DEFAULT, build, count_macs
 from lineside.trainer.train import train
+
+AUTO = "auto"
 
 
 @dataclass(frozen=True)
 class FitOptions:
-    model: str = "original"
+    model: str = DEFAULT
     image_size: int = 128
     color: str = "gray"
     equalize: bool = True
     blur_ksize: int = 0
     crop: tuple[int, int, int, int] | None = None
-    epochs: int = 30
+    epochs: int = 60
     batch_size: int = 16
     val_fraction: float = 0.2
     seed: int = 0
     pixel_quantile: float = 0.999
     min_cluster_px: int = 5
+    anomaly_map: str = AUTO  # a map kind, or auto: chosen on validation (original: its own)
+    score: str = AUTO
+    targets: calibrate.Targets = field(default_factory=calibrate.Targets)
+    val_defects: Path | None = None
     threads: int = 2
     name: str | None = None
     version: str | None = None
     sign_key: Path | None = None
+    report: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,7 @@ class FitResult:
     manifest: Manifest
     path: Path
     metrics: dict
+    report: Path | None
 
 
 def split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -93,78 +102,199 @@ def prepare(data: Path, opts: FitOptions) -> Prepared:
     return Prepared(ds, frames, pre, xs, train_idx, val_idx)
 
 
+def candidates(opts: FitOptions) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Map kinds and scores to choose from: the original method keeps its own unless told."""
+    original = not ARCHITECTURES[opts.model].denoising
+    if opts.anomaly_map != AUTO:
+        kinds: tuple[str, ...] = (opts.anomaly_map,)
+    else:
+        kinds = ("squared_error",) if original else ("squared_error", "ssim", "blend")
+    if opts.score != AUTO:
+        scores: tuple[str, ...] = (opts.score,)
+    else:
+        scores = ("anomalous_fraction",) if original else ("map_max", "top_k_mean")
+    return kinds, scores
+
+
 def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = print) -> FitResult:
     started = time.monotonic()
     key = signing.load_private(opts.sign_key) if opts.sign_key else None  # fail before training
     p = prepare(data, opts)
-    ds, frames, pre, xs, train_idx, val_idx = p.ds, p.frames, p.pre, p.xs, p.train_idx, p.val_idx
-    frame_spec = dataset.frame_spec(frames)
-    say(f"{len(frames)} good images from {data}: {len(train_idx)} train, {len(val_idx)} validation")
-
-    net = build(opts.model, opts.image_size, opts.image_size, xs.shape[-1])
-    macs = count_macs(net)
     say(
-        f"model '{opts.model}': {net.count_params():,} parameters, {macs / 1e6:.0f} M MACs per "
-        f"frame, input {xs.shape[1:]}"
+        f"{len(p.frames)} good images from {data}: {len(p.train_idx)} train, "
+        f"{len(p.val_idx)} validation (seed {opts.seed})"
     )
-    history = train(net, xs[train_idx], xs[val_idx], opts.epochs, opts.batch_size, opts.seed, say)
-
+    net, history = train_network(p, opts, say)
+    train_seconds = time.monotonic() - started
     say("exporting int8 TFLite")
-    tflite = to_int8_tflite(net, xs[train_idx])
+    tflite = export_int8(net, p, opts)
     model = Model(tflite, num_threads=opts.threads)
-
-    val_frames = [frames[i] for i in val_idx] or frames
-    pix = calibrate.pixel_threshold(val_frames, pre, model, "squared_error", opts.pixel_quantile)
-    post = Postprocess(pixel_threshold=pix.threshold, min_cluster_px=opts.min_cluster_px)
-    provisional = Thresholds(review_at=0, fail_at=0)
-    manifest = make_manifest(ds, opts, pre, post, provisional, model, frame_spec, {}, {})
-    val_scores = calibrate.scores(val_frames, manifest, model)
-    thresholds = calibrate.image_thresholds(
-        val_scores, opts.image_size * opts.image_size, opts.min_cluster_px
-    )
-    say(
-        f"pixel threshold {pix.threshold:.5f} (q{opts.pixel_quantile}); "
-        f"review_at {thresholds.review_at:.5f}, fail_at {thresholds.fail_at:.5f}"
-    )
+    float_model = Model(to_float_tflite(net), num_threads=opts.threads)
+    cal = calibrated(p, opts, model, count_macs(net), say, float_model)
     calibration = {
-        "seed": opts.seed,
-        "train_images": [ds.train[i].name for i in train_idx],
-        "validation_images": [ds.train[i].name for i in val_idx],
-        "pixel": asdict(pix),
-        "validation_scores": {
-            "count": len(val_scores),
-            "mean": float(val_scores.mean()),
-            "max": float(val_scores.max()),
-        },
-        "rule": "review_at = max validation score; fail_at = max(2 x review_at, review_at + one "
-        "minimal cluster)",
+        **cal.calibration,
         "history": history,
-        "train_seconds": round(time.monotonic() - started, 1),
+        "train_seconds": round(train_seconds, 1),
     }
-    manifest = make_manifest(ds, opts, pre, post, thresholds, model, frame_spec, calibration, {})
+    manifest = cal.parts.manifest(cal.thresholds, calibration, {})
     metrics: dict = {}
     results: list[evaluate.Result] = []
-    if ds.test:
-        say(f"evaluating on {len(ds.test)} test images with the int8 model")
-        results = evaluate.run(ds.test, manifest, model, say)
-        metrics = evaluate.metrics(results)
-        manifest = make_manifest(
-            ds, opts, pre, post, thresholds, model, frame_spec, calibration, metrics
-        )
-    selftest, selftest_files = _selftest(val_frames, ds, results, manifest, model)
-    info = manifest.model.model_copy(update={"macs": macs})
-    manifest = manifest.model_copy(update={"selftest": selftest, "model": info})
+    if p.ds.test:
+        say(f"evaluating on {len(p.ds.test)} test images with the int8 model")
+        results = evaluate.run(p.ds.test, manifest, model, say)
+        metrics = evaluate.metrics(results, cal.thresholds)
+        metrics["int8_vs_float"] = agreement.on_test(results, float_model, manifest)
+        manifest = cal.parts.manifest(cal.thresholds, calibration, metrics)
+    st, st_files = _selftest([p.frames[i] for i in cal.val_idx], results, manifest, model)
+    manifest = manifest.model_copy(update={"selftest": st})
     packed = bundles.pack(
         manifest.model_dump(mode="json", exclude={"files"}),
-        {"model.tflite": tflite, **selftest_files},
+        {"model.tflite": tflite, **st_files},
         key=key,
     )
     bundles.write_atomic(out, packed)
     say(f"bundle written: {out} ({len(packed) / 1024:.0f} KiB)")
-    return FitResult(bundles.parse(packed).manifest, Path(out), metrics)
+    final = bundles.parse(packed).manifest
+    report_dir = None
+    if results or opts.report:
+        report_dir = opts.report or report.default_dir(Path(out))
+        report.write(report_dir, final, metrics, results, say)
+    return FitResult(final, Path(out), metrics, report_dir)
 
 
-def _selftest(good_frames, ds, results, manifest, model) -> tuple[SelfTest, dict[str, bytes]]:
+def train_network(p: Prepared, opts: FitOptions, say: Callable[[str], None]):
+    """Build and train the Keras model; returns (model, loss history)."""
+    net = build(opts.model, opts.image_size, opts.image_size, p.xs.shape[-1])
+    say(
+        f"model '{opts.model}': {net.count_params():,} parameters, "
+        f"{count_macs(net) / 1e6:.0f} M MACs per frame, input {p.xs.shape[1:]}"
+    )
+    arch = ARCHITECTURES[opts.model]
+    x_train, x_val = p.xs[p.train_idx], p.xs[p.val_idx]
+    history = train(net, arch, x_train, x_val, opts.epochs, opts.batch_size, opts.seed, say)
+    return net, history
+
+
+def export_int8(net, p: Prepared, opts: FitOptions) -> bytes:
+    representative = p.xs[p.train_idx]
+    if ARCHITECTURES[opts.model].denoising:  # defects too, so their activations fit the ranges
+        representative = np.concatenate(
+            [representative[:70], augment.defective_copies(representative[:30], opts.seed)]
+        )
+    return to_int8_tflite(net, representative)
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    parts: _Parts
+    thresholds: Thresholds
+    calibration: dict
+    val_idx: np.ndarray
+
+    def manifest(self) -> Manifest:
+        return self.parts.manifest(self.thresholds, self.calibration, {})
+
+
+def calibrated(
+    p: Prepared,
+    opts: FitOptions,
+    model: Model,
+    macs: int,
+    say: Callable[[str], None] = print,
+    float_model: Model | None = None,
+) -> Calibrated:
+    """Choose map and score, pixel threshold and image thresholds for an exported model."""
+    # Validation: the held-out good images, and the same images with a synthetic defect each.
+    val_idx = p.val_idx if len(p.val_idx) else p.train_idx
+    val_frames = [p.frames[i] for i in val_idx]
+    good_x = p.xs[val_idx]
+    bad_x = augment.defective_copies(good_x, opts.seed + 1)
+    good = (good_x, calibrate.reconstructions(model, good_x))
+    bad = (bad_x, calibrate.reconstructions(model, bad_x))
+    kinds, scores = candidates(opts)
+    choice, table = calibrate.choose(
+        good, bad, kinds, scores, opts.pixel_quantile, opts.min_cluster_px
+    )
+    say(
+        f"anomaly map '{choice.spec.kind}' smoothed sigma {choice.spec.smooth_sigma:g}, score "
+        f"'{choice.score}': validation AUROC {choice.auroc:.3f} (good vs synthetic defects)"
+    )
+    post = Postprocess(
+        pixel_threshold=choice.pixel_threshold,
+        min_cluster_px=opts.min_cluster_px,
+        score=choice.score,
+    )
+    parts = _Parts(p.ds, opts, p.pre, choice.spec, post, model, dataset.frame_spec(p.frames), macs)
+    provisional = parts.manifest(Thresholds(review_at=0, fail_at=0), {}, {})
+    val_scores = calibrate.scores(val_frames, provisional, model)
+    defect_scores = None
+    if opts.val_defects:
+        defect_frames = dataset.read_frames(dataset.load(opts.val_defects).train)
+        defect_scores = calibrate.scores(defect_frames, provisional, model)
+    floor = opts.min_cluster_px / opts.image_size**2 if choice.score == "anomalous_fraction" else 0
+    thresholds, rule = calibrate.image_thresholds(val_scores, opts.targets, defect_scores, floor)
+    say(
+        f"pixel threshold {post.pixel_threshold:.5g} (q{opts.pixel_quantile}); "
+        f"review_at {thresholds.review_at:.5g}, fail_at {thresholds.fail_at:.5g}"
+    )
+    calibration = {
+        "seed": opts.seed,
+        "train_images": [p.ds.train[i].name for i in p.train_idx],
+        "validation_images": [p.ds.train[i].name for i in p.val_idx],
+        "pixel": {"threshold": post.pixel_threshold, "quantile": opts.pixel_quantile},
+        "selection": {"chosen_auroc": choice.auroc, "candidates": table},
+        "thresholds": rule,
+    }
+    if float_model is not None:
+        agree = agreement.compare(model, float_model, parts.manifest(thresholds, {}, {}), good, bad)
+        say(
+            f"int8 vs float on validation: score correlation {agree['score_correlation']:.4f}, "
+            f"AUROC {agree['int8_auroc']:.3f} vs {agree['float_auroc']:.3f}"
+        )
+        calibration["int8_vs_float"] = agree
+    return Calibrated(parts, thresholds, calibration, val_idx)
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """Everything of the manifest that stays fixed once the model and map are chosen."""
+
+    ds: dataset.Dataset
+    opts: FitOptions
+    pre: Preprocess
+    amap: AnomalyMap
+    post: Postprocess
+    model: Model
+    frame_spec: object
+    macs: int
+
+    def manifest(self, thresholds: Thresholds, calibration: dict, metrics: dict) -> Manifest:
+        now = dt.datetime.now(dt.UTC)
+        return Manifest(
+            schema_version=SCHEMA_VERSION,
+            model={
+                "name": self.opts.name or self.ds.root.name,
+                "version": self.opts.version or now.strftime("%Y%m%d-%H%M%S"),
+                "architecture": f"{self.opts.model}: {ARCHITECTURES[self.opts.model].description}",
+                "created_at": now.isoformat(timespec="seconds"),
+                "trainer_version": package_version("lineside"),
+                "macs": self.macs,
+            },
+            input=self.model.input,
+            output=self.model.output,
+            frame=self.frame_spec,
+            preprocess=self.pre,
+            anomaly_map=self.amap,
+            postprocess=self.post,
+            thresholds=thresholds,
+            calibration=calibration,
+            dataset=self.ds.summary(),
+            metrics=metrics,
+            files={},
+        )
+
+
+def _selftest(good_frames, results, manifest, model) -> tuple[SelfTest, dict[str, bytes]]:
     """A few held-out good parts and the clearest detections, with the scores measured here."""
     frames = list(good_frames[:3])
     caught = sorted(
@@ -178,30 +308,3 @@ def _selftest(good_frames, ds, results, manifest, model) -> tuple[SelfTest, dict
         insp = inspect_frame(frame, manifest, model.reconstruct)
         images.append(SelfTestImage(file=name, score=insp.score, verdict=insp.verdict))
     return SelfTest(tolerance=selftest.tolerance(manifest), images=tuple(images)), files
-
-
-def make_manifest(
-    ds, opts, pre, post, thresholds, model, frame_spec, calibration, metrics
-) -> Manifest:
-    """The manifest for a model as loaded by the daemon (its tensors give input and output)."""
-    now = dt.datetime.now(dt.UTC)
-    return Manifest(
-        schema_version=SCHEMA_VERSION,
-        model={
-            "name": opts.name or ds.root.name,
-            "version": opts.version or now.strftime("%Y%m%d-%H%M%S"),
-            "architecture": f"{opts.model}: {ARCHITECTURES[opts.model].description}",
-            "created_at": now.isoformat(timespec="seconds"),
-            "trainer_version": package_version("lineside"),
-        },
-        input=model.input,
-        output=model.output,
-        frame=frame_spec,
-        preprocess=pre,
-        postprocess=post,
-        thresholds=thresholds,
-        calibration=calibration,
-        dataset=ds.summary(),
-        metrics=metrics,
-        files={},
-    )

@@ -1,16 +1,22 @@
-"""Training the autoencoder on good images, with a progress line and ETA per epoch."""
+"""Training the autoencoder on good images, with a progress bar and ETA per epoch."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
 import keras
 import numpy as np
 
+from lineside.trainer.augment import DenoisingPairs
+from lineside.trainer.model import Architecture
+
+BAR_WIDTH = 20
+
 
 class ProgressLine(keras.callbacks.Callback):
-    """One line per epoch: losses, seconds per epoch and the time left."""
+    """One line per epoch: a bar over all epochs, losses, seconds per epoch and the time left."""
 
     def __init__(self, epochs: int, say: Callable[[str], None]) -> None:
         super().__init__()
@@ -25,10 +31,12 @@ class ProgressLine(keras.callbacks.Callback):
         done = epoch + 1
         per_epoch = (time.monotonic() - self.started) / done
         eta = per_epoch * (self.epochs - done)
+        filled = round(BAR_WIDTH * done / self.epochs)
+        bar = "#" * filled + "." * (BAR_WIDTH - filled)
         val = f"  val_loss {logs['val_loss']:.5f}" if "val_loss" in logs else ""
         self.say(
-            f"epoch {done:>3}/{self.epochs}  loss {logs.get('loss', float('nan')):.5f}{val}  "
-            f"{per_epoch:.1f} s/epoch  ETA {_clock(eta)}"
+            f"epoch {done:>3}/{self.epochs} [{bar}]  loss {logs.get('loss', float('nan')):.5f}"
+            f"{val}  {per_epoch:.1f} s/epoch  ETA {_clock(eta)}"
         )
 
 
@@ -39,6 +47,7 @@ def _clock(seconds: float) -> str:
 
 def train(
     model: keras.Model,
+    arch: Architecture,
     x_train: np.ndarray,
     x_val: np.ndarray,
     epochs: int,
@@ -46,26 +55,38 @@ def train(
     seed: int,
     say: Callable[[str], None] = print,
 ) -> dict[str, list[float]]:
-    """Fit the model to reconstruct its input; keep the weights of the best validation epoch."""
+    """Fit the model; stop early on validation loss and keep the best validation epoch's weights.
+
+    A denoising architecture learns to map good images with synthetic defects to the clean
+    images; the original one learns to copy its input.
+    """
     keras.utils.set_random_seed(seed)
-    callbacks = [ProgressLine(epochs, say)]
+    callbacks: list[keras.callbacks.Callback] = [ProgressLine(epochs, say)]
     validation = None
     if len(x_val):
         validation = (x_val, x_val)
-        callbacks.append(
+        callbacks += [
             keras.callbacks.EarlyStopping(
                 monitor="val_loss",
                 patience=max(5, epochs // 5),
                 start_from_epoch=epochs // 3,
                 restore_best_weights=True,
-            )
-        )
+            ),
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss", factor=0.5, patience=max(3, epochs // 10), min_lr=1e-5
+            ),
+        ]
+    if arch.denoising:
+        steps = max(1, math.ceil(len(x_train) / batch_size))
+        inputs, targets = DenoisingPairs(x_train, batch_size, steps, seed), None
+    else:
+        inputs, targets = x_train, x_train
     history = model.fit(
-        x_train,
-        x_train,
+        inputs,
+        targets,
         validation_data=validation,
         epochs=epochs,
-        batch_size=batch_size,
+        batch_size=None if arch.denoising else batch_size,
         shuffle=True,
         verbose=0,
         callbacks=callbacks,

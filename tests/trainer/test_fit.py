@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -27,9 +29,16 @@ def test_calibration_is_recorded_and_held_out(trained):
     assert set(cal["train_images"]).isdisjoint(cal["validation_images"])
     assert len(cal["train_images"]) + len(cal["validation_images"]) == 64
     assert 0 < m.postprocess.pixel_threshold == cal["pixel"]["threshold"]
-    assert m.thresholds.review_at == pytest.approx(cal["validation_scores"]["max"])
+    # The original model keeps the original method's map and score.
+    assert (m.anomaly_map.kind, m.postprocess.score) == ("squared_error", "anomalous_fraction")
+    good = cal["thresholds"]["good_validation"]
+    assert good["count"] == len(cal["validation_images"])
+    assert good["false_reject_rate"] <= cal["thresholds"]["targets"]["false_reject"]
+    assert good["review_or_fail_rate"] <= cal["thresholds"]["targets"]["review"] + 1e-9
     assert m.thresholds.fail_at > m.thresholds.review_at
     assert len(cal["history"]["loss"]) >= 1
+    agree = cal["int8_vs_float"]
+    assert agree["score_correlation"] > 0.9
 
 
 def test_fit_evaluates_the_test_split(trained):
@@ -38,6 +47,23 @@ def test_fit_evaluates_the_test_split(trained):
     assert metrics["images"] == 6 + 5 * 3
     assert sum(metrics["verdicts"]["good"].values()) == 6
     assert metrics["image_auroc"] > 0.8
+    assert metrics["pixel_auroc"] > 0.7
+    assert 0 <= metrics["pro_auc_0.3"] <= 1
+    assert set(metrics["per_defect"]) == {"extra_hole", "missing_hole", "scratch", "spot", "weld"}
+    assert all(b["good"] == 6 and b["defective"] == 3 for b in metrics["per_defect"].values())
+    assert metrics["int8_vs_float"]["images"] == 6 + 5 * 3
+
+
+def test_fit_writes_the_report_beside_the_bundle(trained):
+    assert trained.report == trained.path.with_name("flange-report")
+    page = (trained.report / "report.html").read_text()
+    assert json.loads((trained.report / "metrics.json").read_text()) == trained.metrics
+    # Histogram, reject-escape curve, ROC/PR, training curve; heatmaps as JPEG.
+    assert page.count("data:image/png;base64,") == 4
+    assert page.count("data:image/jpeg;base64,") >= 8
+    for heading in ("False rejects against escapes", "Per defect type", "Worst escapes"):
+        assert heading in page
+    assert "<td>scratch</td>" in page
 
 
 @pytest.mark.parametrize("n,fraction", [(10, 0.2), (64, 0.2), (2, 0.5), (5, 0.0)])

@@ -1,0 +1,58 @@
+"""Thresholds from validation scores and stated targets; the map choice by validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lineside.trainer.calibrate import Targets, choose, image_thresholds
+
+
+def test_thresholds_meet_their_targets_on_validation():
+    good = np.random.default_rng(0).gamma(4.0, 0.01, 400)
+    t, report = image_thresholds(good, Targets(false_reject=0.005, review=0.05))
+    assert np.mean(good > t.fail_at) <= 0.005
+    assert np.mean(good > t.review_at) <= 0.05
+    assert t.fail_at > np.quantile(good, 0.995)  # the margin for a small validation set
+    assert report["good_validation"]["false_reject_rate"] == np.mean(good > t.fail_at)
+
+
+def test_small_validation_sets_fall_back_to_the_highest_score_plus_margin():
+    good = np.array([0.1, 0.2, 0.2, 0.3, 0.4])
+    t, _ = image_thresholds(good, Targets(false_reject=0.005, review=0.05, fail_margin=0.5))
+    assert t.review_at == 0.4
+    assert t.fail_at == pytest.approx(0.4 + 0.5 * (0.4 - 0.2))
+
+
+def test_defective_validation_lowers_review_at_to_meet_the_escape_target():
+    good = np.linspace(0.0, 1.0, 101)
+    defective = np.linspace(0.5, 3.0, 100)
+    t, report = image_thresholds(good, Targets(review=0.01, escape=0.05), defective)
+    assert np.mean(defective <= t.review_at) <= 0.05 + 1e-9
+    assert t.review_at < np.quantile(good, 0.99)
+    assert report["defective_validation"]["escape_rate"] <= 0.05 + 1e-9
+
+
+def test_a_floor_keeps_fail_at_above_review_at():
+    good = np.zeros(20)  # a pixel-count score where no good part has a cluster
+    t, _ = image_thresholds(good, Targets(), floor=0.001)
+    assert (t.review_at, t.fail_at) == (0.0, 0.001)
+
+
+def _pairs(rng, n, defect):
+    xs = rng.random((n, 32, 32, 1), np.float32) * 0.1 + 0.4
+    recons = xs.copy()
+    if defect:  # the reconstruction misses a fine-textured patch: structure, not level
+        patch = rng.random((n, 6, 6, 1), np.float32)
+        xs[:, 10:16, 10:16] = patch
+        recons[:, 10:16, 10:16] = patch.mean()
+    return xs, recons
+
+
+def test_choose_picks_the_candidate_that_separates_and_records_all():
+    rng = np.random.default_rng(4)
+    good, bad = _pairs(rng, 12, False), _pairs(rng, 12, True)
+    choice, table = choose(good, bad, ("squared_error", "ssim"), ("map_max",), 0.999, 5)
+    assert choice.auroc == max(row["auroc"] for row in table) == 1.0
+    assert len(table) == 2 * 3  # two kinds, three smoothing levels, one score
+    assert choice.pixel_threshold > 0

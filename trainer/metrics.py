@@ -1,0 +1,125 @@
+"""Quality metrics over a labelled test split: image-level, pixel-level, and process capability.
+
+Pure NumPy and scikit-learn over arrays, so each can be checked against a hand-made case.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+PRO_MAX_FPR = 0.3  # PRO is integrated up to this false-positive rate, as in MVTec AD
+PRO_LEVELS = 2000  # thresholds at which the PRO curve is measured
+
+
+def image_auroc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """Area under the ROC curve of defective (1) vs good (0); None when one class is missing."""
+    labels = np.asarray(labels, bool)
+    if labels.all() or not labels.any():
+        return None
+    return float(roc_auc_score(labels, scores))
+
+
+def average_precision(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    labels = np.asarray(labels, bool)
+    if labels.all() or not labels.any():
+        return None
+    return float(average_precision_score(labels, scores))
+
+
+def pixel_auroc(maps: np.ndarray, masks: np.ndarray) -> float | None:
+    """ROC AUC over every pixel of every image: defect pixels vs all others."""
+    truth = np.asarray(masks, bool).ravel()
+    if truth.all() or not truth.any():
+        return None
+    return float(roc_auc_score(truth, np.asarray(maps, np.float32).ravel()))
+
+
+def pro_curve(maps: np.ndarray, masks: np.ndarray, levels: int = PRO_LEVELS):
+    """(fpr, pro) arrays over thresholds, fpr ascending.
+
+    PRO is the mean over ground-truth regions (connected components) of the share of each region
+    above the threshold, so a small defect counts as much as a large one; fpr is the share of
+    defect-free pixels above the threshold. Counting per threshold bin keeps it one pass.
+    """
+    maps = np.asarray(maps, np.float32)
+    masks = np.asarray(masks, bool)
+    edges = np.unique(np.quantile(maps, np.linspace(0, 1, levels)))
+    bins = np.searchsorted(edges, maps, side="right")  # pixel > edges[j]  <=>  bins > j
+    n_bins = len(edges) + 1
+    regions = _region_ids(masks)
+    n_regions = int(regions.max())
+    if n_regions == 0 or masks.all():
+        raise ValueError("PRO needs ground-truth regions and defect-free pixels")
+    neg = np.bincount(bins[~masks], minlength=n_bins)
+    fpr = _above(neg) / neg.sum()
+    inside = regions > 0
+    per_region = np.bincount(
+        (regions[inside] - 1) * n_bins + bins[inside], minlength=n_regions * n_bins
+    ).reshape(n_regions, n_bins)
+    overlap = np.apply_along_axis(_above, 1, per_region) / per_region.sum(axis=1, keepdims=True)
+    pro = overlap.mean(axis=0)
+    order = np.argsort(fpr, kind="stable")
+    return fpr[order], pro[order]
+
+
+def _above(counts: np.ndarray) -> np.ndarray:
+    """For each threshold index j: how many pixels fall in bins above j."""
+    return (counts.sum() - np.cumsum(counts))[:-1].astype(np.float64)
+
+
+def _region_ids(masks: np.ndarray) -> np.ndarray:
+    """Label every mask's connected components with ids unique across images (0 = background)."""
+    out = np.zeros(masks.shape, np.int64)
+    offset = 0
+    for i, mask in enumerate(masks):
+        n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+        out[i] = np.where(labels > 0, labels + offset, 0)
+        offset += n - 1
+    return out
+
+
+def pro_auc(maps: np.ndarray, masks: np.ndarray, max_fpr: float = PRO_MAX_FPR) -> float | None:
+    """Area under the PRO curve up to `max_fpr`, divided by `max_fpr` (1.0 is perfect)."""
+    masks = np.asarray(masks, bool)
+    if not masks.any() or masks.all():
+        return None
+    fpr, pro = pro_curve(maps, masks)
+    fpr = np.r_[0.0, fpr, 1.0]
+    pro = np.r_[0.0, pro, 1.0]
+    end = float(np.interp(max_fpr, fpr, pro))
+    keep = fpr < max_fpr
+    x = np.r_[fpr[keep], max_fpr]
+    y = np.r_[pro[keep], end]
+    return float(np.trapezoid(y, x) / max_fpr)
+
+
+def cpk_upper(good_scores: np.ndarray, upper_limit: float) -> dict | None:
+    """One-sided Cpk of good parts' scores against the fail threshold: (USL - mean) / (3 sigma).
+
+    Anomaly scores are skewed (bounded below, long tail up), so a normal-theory Cpk overstates
+    the margin; it is reported for the process engineer's habit, with the counted rates beside it.
+    """
+    s = np.asarray(good_scores, np.float64)
+    if len(s) < 2 or s.std(ddof=1) == 0:
+        return None
+    sigma = float(s.std(ddof=1))
+    return {
+        "cpk": (upper_limit - float(s.mean())) / (3 * sigma),
+        "mean": float(s.mean()),
+        "sigma": sigma,
+        "usl": upper_limit,
+        "skewness": float(((s - s.mean()) ** 3).mean() / s.std() ** 3),
+    }
+
+
+def reject_escape_curve(labels: np.ndarray, scores: np.ndarray):
+    """(thresholds t, false-reject rate, escape rate) at every distinct t; pass when score <= t."""
+    labels = np.asarray(labels, bool)
+    scores = np.asarray(scores, np.float64)
+    ts = np.unique(np.r_[scores, scores.min() - 1])
+    good, bad = np.sort(scores[~labels]), np.sort(scores[labels])
+    frr = 1 - np.searchsorted(good, ts, side="right") / max(len(good), 1)
+    escape = np.searchsorted(bad, ts, side="right") / max(len(bad), 1)
+    return ts, frr, escape
