@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -14,6 +15,9 @@ EXIT_USAGE = 2
 def main(argv: list[str] | None = None) -> int:
     # TensorFlow's C++ start-up chatter (CPU features, no CUDA) hides the progress lines.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # Progress lines must reach a log file or a pipe as they happen, not when a buffer fills.
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
     args = _parser().parse_args(argv)
     return args.func(args)
 

@@ -207,10 +207,14 @@ def _reject_escape(labels, scores, review_at, fail_at) -> str:
     fig = Figure(figsize=(5.5, 4.5))
     ax = fig.subplots()
     ax.step(frr, esc, where="post", color="#444")
-    for t, name, colour in ((review_at, "review_at", "#e69f00"), (fail_at, "fail_at", "#c0392b")):
+    points = (
+        (review_at, "#e69f00", "review_at: {f:.1%} of good parts flagged, {e:.1%} escape"),
+        (fail_at, "#c0392b", "fail_at: {f:.1%} false rejects, {e:.1%} of defects not failed"),
+    )
+    for t, colour, text in points:
         f = float(np.mean(scores[~labels] > t)) if (~labels).any() else 0.0
         e = float(np.mean(scores[labels] <= t)) if labels.any() else 0.0
-        ax.plot(f, e, "o", color=colour, ms=9, label=f"{name}: {f:.1%} rejected, {e:.1%} escape")
+        ax.plot(f, e, "o", color=colour, ms=9, label=text.format(f=f, e=e))
     ax.set_xlabel("false-reject rate (good parts above the threshold)")
     ax.set_ylabel("escape rate (defective parts at or below)")
     ax.set_xlim(-0.02, 1.02)
