@@ -17,6 +17,10 @@ MAX_SHIFT_PX = 3
 BRIGHTNESS = (0.92, 1.08)
 DEFECT_SHARE = 0.7  # share of training inputs that get a pasted defect
 BLOB_AREA = (0.005, 0.08)  # share of the image a defect covers
+OPAQUE = (0.5, 1.0)  # training defects: from half-transparent to opaque
+# Validation defects are faint: clear ones are caught by every anomaly map and so cannot tell
+# the candidate maps apart, while real defects on a line are often subtle.
+SUBTLE = (0.15, 0.5)
 
 
 def blob_mask(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
@@ -40,12 +44,17 @@ def _texture(rng: np.random.Generator, pool: np.ndarray, shape: tuple[int, ...])
     return np.repeat(noise[:, :, None], c, axis=2)
 
 
-def paste_defect(rng: np.random.Generator, x: np.ndarray, pool: np.ndarray) -> np.ndarray:
-    """x (H, W, C) in [0, 1] with one synthetic defect blended in."""
-    mask = blob_mask(rng, x.shape[0], x.shape[1])[:, :, None]
-    mask *= np.float32(rng.uniform(0.5, 1.0))  # from faint to opaque
+def paste_defect(
+    rng: np.random.Generator,
+    x: np.ndarray,
+    pool: np.ndarray,
+    opacity: tuple[float, float] = OPAQUE,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(x with one synthetic defect blended in, the defect's (H, W) bool mask)."""
+    blob = blob_mask(rng, x.shape[0], x.shape[1])
+    alpha = blob[:, :, None] * np.float32(rng.uniform(*opacity))
     tex = _texture(rng, pool, x.shape)
-    return np.clip(x * (1 - mask) + tex * mask, 0, 1).astype(np.float32)
+    return np.clip(x * (1 - alpha) + tex * alpha, 0, 1).astype(np.float32), blob > 0
 
 
 def jitter(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
@@ -61,14 +70,17 @@ def training_pair(
     """(input, target): the target is the jittered clean image."""
     clean = jitter(rng, x)
     if rng.random() < DEFECT_SHARE:
-        return paste_defect(rng, clean, pool), clean
+        return paste_defect(rng, clean, pool)[0], clean
     return clean, clean
 
 
-def defective_copies(xs: np.ndarray, seed: int) -> np.ndarray:
-    """One pasted defect per image, the same ones for the same seed: a labelled validation set."""
+def defective_copies(
+    xs: np.ndarray, seed: int, opacity: tuple[float, float] = OPAQUE
+) -> tuple[np.ndarray, np.ndarray]:
+    """One pasted defect per image, the same for the same seed: (images, bool masks)."""
     rng = np.random.default_rng(seed)
-    return np.stack([paste_defect(rng, x, xs) for x in xs])
+    pairs = [paste_defect(rng, x, xs, opacity) for x in xs]
+    return np.stack([a for a, _ in pairs]), np.stack([m for _, m in pairs])
 
 
 class DenoisingPairs(keras.utils.PyDataset):

@@ -1,8 +1,8 @@
 """Calibration on held-out images, measured with the exported model on the box's own pipeline.
 
 Three choices are made from validation data and written into the manifest:
-1. the anomaly map and image score (kind, smoothing, score function), by how well they tell good
-   validation images from the same images with a synthetic defect pasted in;
+1. the anomaly map and image score (kind, smoothing, score function), by how well they find
+   faint synthetic defects pasted into the good validation images (detect and localize);
 2. the pixel threshold, a high quantile of the good validation pixels;
 3. `review_at` and `fail_at`, from the good validation scores and stated targets (and from
    defective validation scores when the user supplies some).
@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 from itertools import product
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 from lineside.daemon import anomaly_map
 from lineside.daemon.denoise import binarize, remove_small_clusters
@@ -22,6 +21,7 @@ from lineside.daemon.pipeline import inspect_frame
 from lineside.daemon.runtime import Model
 from lineside.daemon.score import SCORES
 from lineside.deploy.manifest import AnomalyMap, Manifest, Thresholds
+from lineside.trainer import metrics
 
 SMOOTHING = (0.0, 2.0, 4.0)
 # A threshold never sits at exactly 0: a perfect reconstruction would then flag nothing... ever.
@@ -43,7 +43,7 @@ class Choice:
     spec: AnomalyMap
     score: str
     pixel_threshold: float
-    auroc: float
+    merit: float  # mean of image AUROC and pixel AUROC on validation
 
 
 def reconstructions(model: Model, xs: np.ndarray) -> np.ndarray:
@@ -76,32 +76,48 @@ def blend_weight(xs: np.ndarray, recons: np.ndarray) -> float:
 def choose(
     good: tuple[np.ndarray, np.ndarray],
     defective: tuple[np.ndarray, np.ndarray],
+    defect_masks: np.ndarray,
     kinds: tuple[str, ...],
     scores: tuple[str, ...],
     quantile: float,
     min_cluster: int,
 ) -> tuple[Choice, list[dict]]:
-    """The (map, smoothing, score) that best separates good from defective validation images.
+    """The (map, smoothing, score) that best finds the defects in the validation images.
 
-    `good` and `defective` are (inputs, reconstructions). Ties go to the simpler candidate
-    (earlier in `kinds`, less smoothing). Returns the choice and every candidate's AUROC.
+    `good` and `defective` are (inputs, reconstructions); `defect_masks` marks the defects.
+    Merit is the mean of image AUROC (are defective images scored higher?) and pixel AUROC
+    (is the map high on the defect?), so a map must both detect and localize. Ties go to the
+    simpler candidate (earlier in `kinds`, less smoothing). Returns the choice and every
+    candidate's numbers.
     """
     weight = blend_weight(*good)
     labels = np.r_[np.zeros(len(good[0])), np.ones(len(defective[0]))]
+    truth = np.concatenate([np.zeros(defect_masks.shape, bool), defect_masks])
     table, best = [], None
     for kind, sigma in product(kinds, SMOOTHING):
         spec = AnomalyMap(kind=kind, smooth_sigma=sigma, l2_weight=weight)
         good_maps, bad_maps = _maps(*good, spec), _maps(*defective, spec)
         threshold = pixel_threshold(good_maps, quantile)
+        pixel = metrics.pixel_auroc(np.concatenate([good_maps, bad_maps]), truth) or 0.5
         for score in scores:
             s = np.r_[
                 _image_scores(good_maps, score, threshold, min_cluster),
                 _image_scores(bad_maps, score, threshold, min_cluster),
             ]
-            auroc = float(roc_auc_score(labels, s)) if np.ptp(s) > 0 else 0.5
-            table.append({"map": kind, "smooth_sigma": sigma, "score": score, "auroc": auroc})
-            if best is None or auroc > best.auroc + 1e-9:
-                best = Choice(spec, score, threshold, auroc)
+            image = metrics.image_auroc(labels, s) if np.ptp(s) > 0 else 0.5
+            merit = (image + pixel) / 2
+            table.append(
+                {
+                    "map": kind,
+                    "smooth_sigma": sigma,
+                    "score": score,
+                    "image_auroc": image,
+                    "pixel_auroc": pixel,
+                    "merit": merit,
+                }
+            )
+            if best is None or merit > best.merit + 1e-9:
+                best = Choice(spec, score, threshold, merit)
     assert best is not None
     return best, table
 

@@ -179,7 +179,7 @@ def export_int8(net, p: Prepared, opts: FitOptions) -> bytes:
     representative = p.xs[p.train_idx]
     if ARCHITECTURES[opts.model].denoising:  # defects too, so their activations fit the ranges
         representative = np.concatenate(
-            [representative[:70], augment.defective_copies(representative[:30], opts.seed)]
+            [representative[:70], augment.defective_copies(representative[:30], opts.seed)[0]]
         )
     return to_int8_tflite(net, representative)
 
@@ -208,16 +208,17 @@ def calibrated(
     val_idx = p.val_idx if len(p.val_idx) else p.train_idx
     val_frames = [p.frames[i] for i in val_idx]
     good_x = p.xs[val_idx]
-    bad_x = augment.defective_copies(good_x, opts.seed + 1)
+    bad_x, bad_masks = augment.defective_copies(good_x, opts.seed + 1, augment.SUBTLE)
     good = (good_x, calibrate.reconstructions(model, good_x))
     bad = (bad_x, calibrate.reconstructions(model, bad_x))
     kinds, scores = candidates(opts)
     choice, table = calibrate.choose(
-        good, bad, kinds, scores, opts.pixel_quantile, opts.min_cluster_px
+        good, bad, bad_masks, kinds, scores, opts.pixel_quantile, opts.min_cluster_px
     )
     say(
         f"anomaly map '{choice.spec.kind}' smoothed sigma {choice.spec.smooth_sigma:g}, score "
-        f"'{choice.score}': validation AUROC {choice.auroc:.3f} (good vs synthetic defects)"
+        f"'{choice.score}': validation merit {choice.merit:.3f} (image and pixel AUROC, good vs "
+        "faint synthetic defects)"
     )
     post = Postprocess(
         pixel_threshold=choice.pixel_threshold,
@@ -242,7 +243,12 @@ def calibrated(
         "train_images": [p.ds.train[i].name for i in p.train_idx],
         "validation_images": [p.ds.train[i].name for i in p.val_idx],
         "pixel": {"threshold": post.pixel_threshold, "quantile": opts.pixel_quantile},
-        "selection": {"chosen_auroc": choice.auroc, "candidates": table},
+        "selection": {
+            "chosen_merit": choice.merit,
+            "validation": "held-out good images against the same images with one faint "
+            "synthetic defect each; merit = mean of image AUROC and pixel AUROC",
+            "candidates": table,
+        },
         "thresholds": rule,
     }
     if float_model is not None:

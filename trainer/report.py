@@ -310,15 +310,24 @@ def _calibration(mf: Manifest) -> str:
         ax.set(xlabel="epoch", ylabel="loss", yscale="log")
         ax.legend()
         out += ["<h3>Training</h3>", _img(_png(fig))]
-    sel = cal.get("selection", {}).get("candidates", [])
-    if sel:
+    selection = cal.get("selection", {})
+    if selection.get("candidates"):
         rows = [
-            [c["map"], f"{c['smooth_sigma']:g}", c["score"], _fmt(c["auroc"])]
-            for c in sorted(sel, key=lambda c: -c["auroc"])
+            [
+                c["map"],
+                f"{c['smooth_sigma']:g}",
+                c["score"],
+                _fmt(c["image_auroc"]),
+                _fmt(c["pixel_auroc"]),
+                _fmt(c["merit"]),
+            ]
+            for c in sorted(selection["candidates"], key=lambda c: -c["merit"])
         ]
         out.append(
-            "<h3>Map and score chosen on validation</h3><p>AUROC of good validation images "
-            "against the same images with a synthetic defect pasted in.</p>"
+            "<h3>Map and score chosen on validation</h3>"
+            f"<p>{html.escape(selection.get('validation', ''))}.</p>"
         )
-        out.append(_table(["map", "smoothing", "score", "AUROC"], rows))
+        out.append(
+            _table(["map", "smoothing", "score", "image AUROC", "pixel AUROC", "merit"], rows)
+        )
     return "\n".join(out)

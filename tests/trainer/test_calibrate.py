@@ -42,17 +42,24 @@ def test_a_floor_keeps_fail_at_above_review_at():
 def _pairs(rng, n, defect):
     xs = rng.random((n, 32, 32, 1), np.float32) * 0.1 + 0.4
     recons = xs.copy()
+    masks = np.zeros((n, 32, 32), bool)
     if defect:  # the reconstruction misses a fine-textured patch: structure, not level
         patch = rng.random((n, 6, 6, 1), np.float32)
         xs[:, 10:16, 10:16] = patch
         recons[:, 10:16, 10:16] = patch.mean()
-    return xs, recons
+        masks[:, 10:16, 10:16] = True
+    return (xs, recons), masks
 
 
-def test_choose_picks_the_candidate_that_separates_and_records_all():
+def test_choose_picks_the_candidate_that_finds_the_defects_and_records_all():
     rng = np.random.default_rng(4)
-    good, bad = _pairs(rng, 12, False), _pairs(rng, 12, True)
-    choice, table = choose(good, bad, ("squared_error", "ssim"), ("map_max",), 0.999, 5)
-    assert choice.auroc == max(row["auroc"] for row in table) == 1.0
+    (good, _), (bad, masks) = _pairs(rng, 12, False), _pairs(rng, 12, True)
+    choice, table = choose(good, bad, masks, ("squared_error", "ssim"), ("map_max",), 0.999, 5)
     assert len(table) == 2 * 3  # two kinds, three smoothing levels, one score
+    assert choice.merit == max(row["merit"] for row in table)
+    for row in table:
+        assert row["merit"] == pytest.approx((row["image_auroc"] + row["pixel_auroc"]) / 2)
+    best = max(table, key=lambda r: r["merit"])
+    assert (choice.spec.kind, choice.spec.smooth_sigma) == (best["map"], best["smooth_sigma"])
+    assert best["image_auroc"] == 1.0 and best["pixel_auroc"] > 0.95
     assert choice.pixel_threshold > 0

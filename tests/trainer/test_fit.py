@@ -123,7 +123,7 @@ def test_the_default_model_learns_to_repair_synthetic_defects(synth_dir, tmp_pat
         for c in cal["selection"]["candidates"]
     }
     assert len(table) == 3 * 3 * 2  # three maps, three smoothing levels, two scores
-    assert table[chosen] == max(table.values()) == cal["selection"]["chosen_auroc"]
+    assert table[chosen] == max(table.values()) == cal["selection"]["chosen_merit"]
     assert cal["int8_vs_float"]["score_correlation"] > 0.9
     assert "image_auroc" in result.metrics and (tmp_path / "r" / "report.html").is_file()
     bundle, model = load_bundle(result.path)
