@@ -1,4 +1,4 @@
-"""Quality floors on real parts: a reduced training run on the public datasets in ../shared.
+"""Real parts: reduced training runs on the public datasets in ../shared.
 
 The full-size numbers are in docs/quality.md; these runs are small enough for CI (small model,
 small images, few epochs) and still fail when the trainer or the pipeline regresses.
@@ -6,30 +6,32 @@ small images, few epochs) and still fail when the trainer or the pipeline regres
 
 from __future__ import annotations
 
-import pytest
-
+from lineside.trainer.fit import FitOptions, fit
 from tests.conftest import shared_dataset
 
-# (dataset, fit settings, image AUROC floor, pixel AUROC floor)
-CASES = {
-    "mvtec-bottle": (
-        dict(model="lineside-small", image_size=64, epochs=15, batch_size=16),
-        0.93,  # measured 0.979
-        0.85,  # measured 0.916
-    ),
-}
 
-
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_reduced_training_on_real_parts_clears_the_floor(name, tmp_path):
-    from lineside.trainer.fit import FitOptions, fit
-
-    settings, image_floor, pixel_floor = CASES[name]
-    data = shared_dataset(name)
-    result = fit(data, tmp_path / "real.lsb", FitOptions(**settings, seed=0), say=print)
+def test_reduced_training_on_mvtec_bottle_clears_the_floor(tmp_path):
+    data = shared_dataset("mvtec-bottle")
+    opts = FitOptions(model="lineside-small", image_size=64, epochs=15, seed=0)
+    result = fit(data, tmp_path / "bottle.lsb", opts, say=print)
     m = result.metrics
     print({k: m[k] for k in ("image_auroc", "pixel_auroc", "pro_auc_0.3")})
-    assert m["image_auroc"] >= image_floor
-    assert m["pixel_auroc"] >= pixel_floor
+    assert m["image_auroc"] >= 0.93  # measured 0.979
+    assert m["pixel_auroc"] >= 0.85  # measured 0.916
     assert abs(m["int8_vs_float"]["auroc_difference"]) <= 0.02
     assert (result.report / "report.html").is_file()
+
+
+def test_tiles_of_many_sizes_go_through_trainer_and_pipeline(tmp_path):
+    """Gray frames of varying shape, five defect types; no quality floor (see docs/quality.md:
+    the small model at 64 px does not separate these tiles better than chance)."""
+    data = shared_dataset("magnetic-tile")
+    opts = FitOptions(model="lineside-small", image_size=64, epochs=2, seed=0)
+    result = fit(data, tmp_path / "tile.lsb", opts, say=print)
+    m, manifest = result.metrics, result.manifest
+    assert (manifest.frame.height, manifest.frame.width, manifest.frame.channels) == (None, None, 1)
+    assert m["images"] == 592 and m["good"] == 200
+    assert set(m["per_defect"]) == {"blowhole", "break", "crack", "fray", "uneven"}
+    for block in m["per_defect"].values():
+        assert 0 <= block["pixel_auroc"] <= 1 and 0 <= block["pro_auc_0.3"] <= 1
+    assert m["false_reject_rate"] <= 0.05  # thresholds hold on held-out good tiles
