@@ -24,6 +24,7 @@ from lineside.deploy.manifest import AnomalyMap, Manifest, Thresholds
 from lineside.trainer import metrics
 
 SMOOTHING = (0.0, 2.0, 4.0)
+KINDS = anomaly_map.KINDS
 # A threshold never sits at exactly 0: a perfect reconstruction would then flag nothing... ever.
 _EPS = float(np.finfo(np.float32).eps)
 
@@ -36,6 +37,15 @@ class Targets:
     review: float = 0.05  # good parts sent to review or worse at review_at
     escape: float = 0.05  # defective parts passed at review_at (only with defective validation)
     fail_margin: float = 0.5  # fail_at sits this share of (quantile - median) above the quantile
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """What `choose` may pick from."""
+
+    kinds: tuple[str, ...]
+    scores: tuple[str, ...]
+    smoothing: tuple[float, ...] = SMOOTHING
 
 
 @dataclass(frozen=True)
@@ -77,8 +87,7 @@ def choose(
     good: tuple[np.ndarray, np.ndarray],
     defective: tuple[np.ndarray, np.ndarray],
     defect_masks: np.ndarray,
-    kinds: tuple[str, ...],
-    scores: tuple[str, ...],
+    candidates: Candidates,
     quantile: float,
     min_cluster: int,
 ) -> tuple[Choice, list[dict]]:
@@ -94,12 +103,12 @@ def choose(
     labels = np.r_[np.zeros(len(good[0])), np.ones(len(defective[0]))]
     truth = np.concatenate([np.zeros(defect_masks.shape, bool), defect_masks])
     table, best = [], None
-    for kind, sigma in product(kinds, SMOOTHING):
+    for kind, sigma in product(candidates.kinds, candidates.smoothing):
         spec = AnomalyMap(kind=kind, smooth_sigma=sigma, l2_weight=weight)
         good_maps, bad_maps = _maps(*good, spec), _maps(*defective, spec)
         threshold = pixel_threshold(good_maps, quantile)
         pixel = metrics.pixel_auroc(np.concatenate([good_maps, bad_maps]), truth) or 0.5
-        for score in scores:
+        for score in candidates.scores:
             s = np.r_[
                 _image_scores(good_maps, score, threshold, min_cluster),
                 _image_scores(bad_maps, score, threshold, min_cluster),

@@ -102,18 +102,15 @@ def prepare(data: Path, opts: FitOptions) -> Prepared:
     return Prepared(ds, frames, pre, xs, train_idx, val_idx)
 
 
-def candidates(opts: FitOptions) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Map kinds and scores to choose from: the original method keeps its own unless told."""
+def candidates(opts: FitOptions) -> calibrate.Candidates:
+    """What the map and score are chosen from: the original model keeps the original method's
+    (squared error, unsmoothed, share of flagged pixels) unless --map or --score says otherwise."""
     original = not ARCHITECTURES[opts.model].denoising
-    if opts.anomaly_map != AUTO:
-        kinds: tuple[str, ...] = (opts.anomaly_map,)
-    else:
-        kinds = ("squared_error",) if original else ("squared_error", "ssim", "blend")
-    if opts.score != AUTO:
-        scores: tuple[str, ...] = (opts.score,)
-    else:
-        scores = ("anomalous_fraction",) if original else ("map_max", "top_k_mean")
-    return kinds, scores
+    if original and opts.anomaly_map == AUTO and opts.score == AUTO:
+        return calibrate.Candidates(("squared_error",), ("anomalous_fraction",), (0.0,))
+    kinds = calibrate.KINDS if opts.anomaly_map == AUTO else (opts.anomaly_map,)
+    scores = ("map_max", "top_k_mean") if opts.score == AUTO else (opts.score,)
+    return calibrate.Candidates(kinds, scores)
 
 
 def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = print) -> FitResult:
@@ -211,9 +208,8 @@ def calibrated(
     bad_x, bad_masks = augment.defective_copies(good_x, opts.seed + 1, augment.SUBTLE)
     good = (good_x, calibrate.reconstructions(model, good_x))
     bad = (bad_x, calibrate.reconstructions(model, bad_x))
-    kinds, scores = candidates(opts)
     choice, table = calibrate.choose(
-        good, bad, bad_masks, kinds, scores, opts.pixel_quantile, opts.min_cluster_px
+        good, bad, bad_masks, candidates(opts), opts.pixel_quantile, opts.min_cluster_px
     )
     say(
         f"anomaly map '{choice.spec.kind}' smoothed sigma {choice.spec.smooth_sigma:g}, score "

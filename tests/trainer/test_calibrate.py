@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lineside.trainer.calibrate import Targets, choose, image_thresholds
+from lineside.trainer.calibrate import Candidates, Targets, choose, image_thresholds
 
 
 def test_thresholds_meet_their_targets_on_validation():
@@ -54,7 +54,8 @@ def _pairs(rng, n, defect):
 def test_choose_picks_the_candidate_that_finds_the_defects_and_records_all():
     rng = np.random.default_rng(4)
     (good, _), (bad, masks) = _pairs(rng, 12, False), _pairs(rng, 12, True)
-    choice, table = choose(good, bad, masks, ("squared_error", "ssim"), ("map_max",), 0.999, 5)
+    cands = Candidates(("squared_error", "ssim"), ("map_max",))
+    choice, table = choose(good, bad, masks, cands, 0.999, 5)
     assert len(table) == 2 * 3  # two kinds, three smoothing levels, one score
     assert choice.merit == max(row["merit"] for row in table)
     for row in table:
@@ -63,3 +64,16 @@ def test_choose_picks_the_candidate_that_finds_the_defects_and_records_all():
     assert (choice.spec.kind, choice.spec.smooth_sigma) == (best["map"], best["smooth_sigma"])
     assert best["image_auroc"] == 1.0 and best["pixel_auroc"] > 0.95
     assert choice.pixel_threshold > 0
+
+
+def test_the_original_model_keeps_the_original_method_unless_told():
+    from lineside.trainer.fit import FitOptions, candidates
+
+    assert candidates(FitOptions(model="original")) == Candidates(
+        ("squared_error",), ("anomalous_fraction",), (0.0,)
+    )
+    told = candidates(FitOptions(model="original", anomaly_map="ssim"))
+    assert told.kinds == ("ssim",) and told.smoothing == (0.0, 2.0, 4.0)
+    default = candidates(FitOptions())
+    assert default.kinds == ("squared_error", "ssim", "blend")
+    assert default.scores == ("map_max", "top_k_mean")
