@@ -219,7 +219,7 @@ def _reject_escape(labels, scores, review_at, fail_at) -> str:
     ax.set_ylabel("escape rate (defective parts at or below)")
     ax.set_xlim(-0.02, 1.02)
     ax.set_ylim(-0.02, 1.02)
-    ax.legend(loc="upper right")
+    ax.legend(loc="center right")
     return _png(fig)
 
 
