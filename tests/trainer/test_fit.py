@@ -119,7 +119,7 @@ def test_the_default_model_learns_to_repair_synthetic_defects(synth_dir, tmp_pat
     cal = m.calibration
     chosen = (m.anomaly_map.kind, m.anomaly_map.smooth_sigma, m.postprocess.score)
     table = {
-        (c["map"], c["smooth_sigma"], c["score"]): c["auroc"]
+        (c["map"], c["smooth_sigma"], c["score"]): c["merit"]
         for c in cal["selection"]["candidates"]
     }
     assert len(table) == 3 * 3 * 2  # three maps, three smoothing levels, two scores
