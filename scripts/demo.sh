@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job end to end on the embedded synthetic part: set up, generate a dataset, train,
-# export int8, calibrate, evaluate, inspect the held-out test images with the daemon, then run the
+# export int8, calibrate, evaluate (with an HTML report), inspect the held-out test images with the daemon, then run the
 # daemon as a service on a video of parts, publishing to an embedded MQTT broker.
 # Everything lands in out/demo/. No camera and no external broker needed.
 set -euo pipefail
@@ -18,7 +18,7 @@ rm -rf "$OUT"
 echo "== train, export int8, calibrate -> $OUT/flange.lsb"
 .venv/bin/lineside-train fit "$OUT/data" --out "$OUT/flange.lsb" --name flange --version 1 \
     --model original --image-size 128 --crop 24,24,208,208 --blur 5 --min-cluster 10 \
-    --epochs 60 --metrics "$OUT/metrics.json"
+    --epochs 60 --fail-margin 1 --metrics "$OUT/metrics.json"
 
 echo "== inspect the held-out test images with lineside-daemon"
 status=0
@@ -44,5 +44,6 @@ echo "bundle:      $OUT/flange.lsb"
 echo "inspections: $OUT/inspections.jsonl (one JSON line per frame)"
 echo "heatmaps:    $OUT/heatmaps/ (overlay JPEGs, outlines in verdict colours)"
 echo "metrics:     $OUT/metrics.json"
+echo "report:      $OUT/flange-report/report.html (histograms, curves, heatmap galleries)"
 echo "done in $(( $(date +%s) - started )) s"
 exit "$status"

@@ -110,6 +110,13 @@ def _parser() -> argparse.ArgumentParser:
         help="defective validation parts passed, at most (needs --val-defects; default 0.05)",
     )
     f.add_argument(
+        "--fail-margin",
+        type=float,
+        default=0.5,
+        help="fail_at sits this share of (quantile - median) above the good validation "
+        "quantile (default 0.5); raise it when validation images are few",
+    )
+    f.add_argument(
         "--val-defects",
         type=Path,
         help="folder of defective images not in DATA: review_at is lowered to meet the escape "
@@ -198,8 +205,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
         return _fail(f"--image-size must be a multiple of {step} for model '{args.model}'")
     if not 0 <= args.val_fraction < 1:
         return _fail(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
+    if args.fail_margin < 0:
+        return _fail(f"--fail-margin must be 0 or more, got {args.fail_margin}")
     targets = Targets(
-        false_reject=args.false_reject_target, review=args.review_target, escape=args.escape_target
+        false_reject=args.false_reject_target,
+        review=args.review_target,
+        escape=args.escape_target,
+        fail_margin=args.fail_margin,
     )
     fields = {k: v for k, v in vars(args).items() if k in FitOptions.__dataclass_fields__}
     opts = FitOptions(**fields, targets=targets)

@@ -83,6 +83,9 @@ def test_bad_fit_arguments_exit_2(tmp_path, capsys):
     assert "multiple of 16" in capsys.readouterr().err
     assert train_main(["fit", str(tmp_path / "nope"), "--out", str(tmp_path / "b.lsb")]) == 2
     assert "no such dataset folder" in capsys.readouterr().err
+    out = str(tmp_path / "b.lsb")
+    assert train_main(["fit", str(tmp_path), "--out", out, "--fail-margin", "-1"]) == 2
+    assert "--fail-margin must be 0 or more" in capsys.readouterr().err
 
 
 def test_evaluate_cli_rescores_a_bundle_and_writes_a_report(trained, synth_dir, tmp_path, capsys):
