@@ -4,47 +4,56 @@ from __future__ import annotations
 
 import numpy as np
 
-from lineside.daemon import anomaly_map
-from lineside.daemon.denoise import binarize, remove_small_clusters
 from lineside.daemon.pipeline import inspect_frame
 from lineside.daemon.runtime import Model
-from lineside.daemon.score import SCORES
 from lineside.deploy.manifest import Manifest
-from lineside.trainer import metrics
+from lineside.trainer import calibrate, metrics
 from lineside.trainer.dataset import read_frames
 
 
-def _score(model: Model, x: np.ndarray, manifest: Manifest) -> float:
+def _scores(xs: np.ndarray, recons: np.ndarray, manifest: Manifest) -> np.ndarray:
     post = manifest.postprocess
-    amap = anomaly_map.compute(x, model.reconstruct(x), manifest.anomaly_map)
-    mask = remove_small_clusters(binarize(amap, post.pixel_threshold), post.min_cluster_px)
-    return SCORES[post.score](mask, amap)
+    maps = calibrate.maps_of(xs, recons, manifest.anomaly_map)
+    return calibrate.image_scores(maps, post.score, post.pixel_threshold, post.min_cluster_px)
 
 
 def _summary(labels: np.ndarray, s8: np.ndarray, sf: np.ndarray) -> dict:
     a8, af = metrics.image_auroc(labels, s8), metrics.image_auroc(labels, sf)
-    constant = np.ptp(s8) == 0 or np.ptp(sf) == 0
+    if np.ptp(s8) > 0 and np.ptp(sf) > 0:
+        correlation = float(np.corrcoef(s8, sf)[0, 1])
+    else:  # undefined for a constant score: say only whether the two agree exactly
+        correlation = 1.0 if np.array_equal(s8, sf) else None
     return {
         "images": len(labels),
-        "score_correlation": 1.0 if constant else float(np.corrcoef(s8, sf)[0, 1]),
+        "score_correlation": correlation,
         "int8_auroc": a8,
         "float_auroc": af,
         "auroc_difference": None if a8 is None or af is None else a8 - af,
     }
 
 
+def summary_line(agree: dict) -> str:
+    def num(v: float | None, digits: int) -> str:
+        return "-" if v is None else f"{v:.{digits}f}"
+
+    return (
+        f"score correlation {num(agree['score_correlation'], 4)}, image AUROC "
+        f"{num(agree['int8_auroc'], 3)} (int8) vs {num(agree['float_auroc'], 3)} (float)"
+    )
+
+
 def compare(
-    int8: Model,
     flt: Model,
     manifest: Manifest,
     good: tuple[np.ndarray, np.ndarray],
     defective: tuple[np.ndarray, np.ndarray],
 ) -> dict:
-    """Both models on the good validation inputs and their synthetic-defect copies."""
+    """The float model against the int8 one on the good validation inputs and their
+    synthetic-defect copies; `good` and `defective` are (inputs, int8 reconstructions)."""
     xs = np.concatenate([good[0], defective[0]])
     labels = np.r_[np.zeros(len(good[0]), bool), np.ones(len(defective[0]), bool)]
-    s8 = np.array([_score(int8, x, manifest) for x in xs])
-    sf = np.array([_score(flt, x, manifest) for x in xs])
+    s8 = _scores(xs, np.concatenate([good[1], defective[1]]), manifest)
+    sf = _scores(xs, calibrate.reconstructions(flt, xs), manifest)
     return _summary(labels, s8, sf)
 
 

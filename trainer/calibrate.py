@@ -65,11 +65,13 @@ def pixel_threshold(maps: np.ndarray, quantile: float) -> float:
     return max(float(np.quantile(maps, quantile)), _EPS)
 
 
-def _maps(xs: np.ndarray, recons: np.ndarray, spec: AnomalyMap) -> np.ndarray:
+def maps_of(xs: np.ndarray, recons: np.ndarray, spec: AnomalyMap) -> np.ndarray:
+    """The box's anomaly maps of model inputs and their reconstructions, stacked."""
     return np.stack([anomaly_map.compute(x, r, spec) for x, r in zip(xs, recons, strict=True)])
 
 
-def _image_scores(maps: np.ndarray, score: str, threshold: float, min_cluster: int) -> np.ndarray:
+def image_scores(maps: np.ndarray, score: str, threshold: float, min_cluster: int) -> np.ndarray:
+    """The box's image scores of stacked maps: threshold, drop small clusters, score."""
     fn = SCORES[score]
     return np.array(
         [fn(remove_small_clusters(binarize(m, threshold), min_cluster), m) for m in maps]
@@ -78,8 +80,8 @@ def _image_scores(maps: np.ndarray, score: str, threshold: float, min_cluster: i
 
 def blend_weight(xs: np.ndarray, recons: np.ndarray) -> float:
     """Squared error scaled to the SSIM dissimilarity's mean on good images, so both count."""
-    se = _maps(xs, recons, AnomalyMap(kind="squared_error")).mean()
-    ds = _maps(xs, recons, AnomalyMap(kind="ssim")).mean()
+    se = maps_of(xs, recons, AnomalyMap(kind="squared_error")).mean()
+    ds = maps_of(xs, recons, AnomalyMap(kind="ssim")).mean()
     return float(ds / se) if se > 0 else 1.0
 
 
@@ -105,13 +107,13 @@ def choose(
     table, best = [], None
     for kind, sigma in product(candidates.kinds, candidates.smoothing):
         spec = AnomalyMap(kind=kind, smooth_sigma=sigma, l2_weight=weight)
-        good_maps, bad_maps = _maps(*good, spec), _maps(*defective, spec)
+        good_maps, bad_maps = maps_of(*good, spec), maps_of(*defective, spec)
         threshold = pixel_threshold(good_maps, quantile)
         pixel = metrics.pixel_auroc(np.concatenate([good_maps, bad_maps]), truth) or 0.5
         for score in candidates.scores:
             s = np.r_[
-                _image_scores(good_maps, score, threshold, min_cluster),
-                _image_scores(bad_maps, score, threshold, min_cluster),
+                image_scores(good_maps, score, threshold, min_cluster),
+                image_scores(bad_maps, score, threshold, min_cluster),
             ]
             image = metrics.image_auroc(labels, s) if np.ptp(s) > 0 else 0.5
             merit = (image + pixel) / 2

@@ -248,11 +248,8 @@ def calibrated(
         "thresholds": rule,
     }
     if float_model is not None:
-        agree = agreement.compare(model, float_model, parts.manifest(thresholds, {}, {}), good, bad)
-        say(
-            f"int8 vs float on validation: score correlation {agree['score_correlation']:.4f}, "
-            f"AUROC {agree['int8_auroc']:.3f} vs {agree['float_auroc']:.3f}"
-        )
+        agree = agreement.compare(float_model, parts.manifest(thresholds, {}, {}), good, bad)
+        say(f"int8 vs float on validation: {agreement.summary_line(agree)}")
         calibration["int8_vs_float"] = agree
     return Calibrated(parts, thresholds, calibration, val_idx)
 
