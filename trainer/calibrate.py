@@ -156,7 +156,9 @@ def image_thresholds(
     fail_at = q_fail + targets.fail_margin * (q_fail - float(np.median(good)))
     review_at = float(np.quantile(good, 1 - targets.review, method="higher"))
     if defective is not None and len(defective):
-        review_at = min(review_at, float(np.quantile(defective, targets.escape, method="lower")))
+        # Parts at or below review_at pass: sit just under the quantile so it does not escape.
+        q_escape = float(np.quantile(defective, targets.escape, method="lower"))
+        review_at = max(0.0, min(review_at, float(np.nextafter(q_escape, -np.inf))))
     fail_at = max(fail_at, review_at + floor)
     t = Thresholds(review_at=review_at, fail_at=fail_at)
     report = {

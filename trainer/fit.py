@@ -116,6 +116,8 @@ def candidates(opts: FitOptions) -> calibrate.Candidates:
 def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = print) -> FitResult:
     started = time.monotonic()
     key = signing.load_private(opts.sign_key) if opts.sign_key else None  # fail before training
+    if opts.val_defects:
+        dataset.load(opts.val_defects)  # likewise: a wrong folder is an error now, not in an hour
     p = prepare(data, opts)
     say(
         f"{len(p.frames)} good images from {data}: {len(p.train_idx)} train, "

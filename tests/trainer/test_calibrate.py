@@ -77,3 +77,10 @@ def test_the_original_model_keeps_the_original_method_unless_told():
     default = candidates(FitOptions())
     assert default.kinds == ("squared_error", "ssim", "blend")
     assert default.scores == ("map_max", "top_k_mean")
+
+
+def test_review_at_never_goes_below_zero():
+    good = np.zeros(10)
+    t, report = image_thresholds(good, Targets(escape=0.0), defective=np.array([0.0, 0.5]))
+    assert t.review_at == 0.0
+    assert report["defective_validation"]["escape_rate"] == 0.5  # the score-0 part still passes

@@ -131,3 +131,39 @@ def test_the_default_model_learns_to_repair_synthetic_defects(synth_dir, tmp_pat
     assert "image_auroc" in result.metrics and (tmp_path / "r" / "report.html").is_file()
     bundle, model = load_bundle(result.path)
     assert len(selftest.run(bundle, model)) == len(m.selftest.images)
+
+
+def test_a_missing_val_defects_folder_fails_before_training(synth_dir, tmp_path, capsys):
+    out = str(tmp_path / "b.lsb")
+    code = train_main(
+        ["fit", str(synth_dir), "--out", out, "--val-defects", str(tmp_path / "nope")]
+    )
+    assert code == 2
+    assert "no such dataset folder" in capsys.readouterr().err
+    assert not (tmp_path / "b.lsb").exists()
+
+
+def test_defective_validation_images_set_review_at_by_the_escape_target(synth_dir, tmp_path):
+    import shutil
+
+    from lineside.trainer.calibrate import Targets
+    from lineside.trainer.fit import FitOptions, fit
+
+    defects = tmp_path / "val-defects"
+    defects.mkdir()
+    for path in sorted((synth_dir / "test").glob("[!g]*/*.png"))[:6]:
+        shutil.copy(path, defects / f"{path.parent.name}-{path.name}")
+    opts = FitOptions(
+        model="lineside-small",
+        image_size=64,
+        epochs=2,
+        val_defects=defects,
+        targets=Targets(escape=0.0),
+        report=tmp_path / "r",
+    )
+    result = fit(synth_dir, tmp_path / "v.lsb", opts, say=lambda _: None)
+    rule = result.manifest.calibration["thresholds"]
+    assert rule["defective_validation"]["count"] == 6
+    # An escape target of 0: review_at at or below the lowest defective validation score.
+    assert rule["defective_validation"]["escape_rate"] == 0.0
+    assert "lowered to q(escape)" in rule["rule"]
