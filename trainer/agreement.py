@@ -33,12 +33,10 @@ def _summary(labels: np.ndarray, s8: np.ndarray, sf: np.ndarray) -> dict:
 
 
 def summary_line(agree: dict) -> str:
-    def num(v: float | None, digits: int) -> str:
-        return "-" if v is None else f"{v:.{digits}f}"
-
     return (
-        f"score correlation {num(agree['score_correlation'], 4)}, image AUROC "
-        f"{num(agree['int8_auroc'], 3)} (int8) vs {num(agree['float_auroc'], 3)} (float)"
+        f"score correlation {metrics.text(agree['score_correlation'], digits=4)}, image AUROC "
+        f"{metrics.text(agree['int8_auroc'])} (int8) vs {metrics.text(agree['float_auroc'])} "
+        "(float)"
     )
 
 

@@ -25,7 +25,7 @@ from lineside.trainer import metrics
 
 SMOOTHING = (0.0, 2.0, 4.0)
 KINDS = anomaly_map.KINDS
-# A threshold never sits at exactly 0: a perfect reconstruction would then flag nothing... ever.
+# A pixel threshold of exactly 0 would flag every pixel that differs from its reconstruction.
 _EPS = float(np.finfo(np.float32).eps)
 
 

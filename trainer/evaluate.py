@@ -101,24 +101,18 @@ def _share(results: list[Result], pred: Callable[[Result], bool]) -> float | Non
     return sum(map(pred, results)) / len(results) if results else None
 
 
-def _num(v: float | None, pct: bool = False) -> str:
-    if v is None:
-        return "-"
-    return f"{v:.1%}" if pct else f"{v:.3f}"
-
-
 def summary_lines(mx: dict) -> list[str]:
     lines = ["verdicts per test folder (pass / review / fail):"]
     for label, c in mx["verdicts"].items():
         lines.append(f"  {label:<14} {c['pass']:>4} {c['review']:>6} {c['fail']:>6}")
     lines.append(
-        f"image AUROC {_num(mx['image_auroc'])}  AP {_num(mx['average_precision'])}  "
-        f"pixel AUROC {_num(mx['pixel_auroc'])}  PRO(0.3) {_num(mx['pro_auc_0.3'])}"
+        f"image AUROC {m.text(mx['image_auroc'])}  AP {m.text(mx['average_precision'])}  "
+        f"pixel AUROC {m.text(mx['pixel_auroc'])}  PRO(0.3) {m.text(mx['pro_auc_0.3'])}"
     )
     lines.append(
-        f"false rejects {_num(mx['false_reject_rate'], True)}  escapes "
-        f"{_num(mx['escape_rate'], True)}  sent to review {_num(mx['review_rate'], True)}  "
-        f"defects localized {_num(mx['defects_localized'], True)}"
+        f"false rejects {m.text(mx['false_reject_rate'], True)}  escapes "
+        f"{m.text(mx['escape_rate'], True)}  sent to review {m.text(mx['review_rate'], True)}  "
+        f"defects localized {m.text(mx['defects_localized'], True)}"
     )
     if mx.get("cpk"):
         lines.append(

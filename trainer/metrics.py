@@ -58,7 +58,8 @@ def pro_curve(maps: np.ndarray, masks: np.ndarray, levels: int = PRO_LEVELS):
     per_region = np.bincount(
         (regions[inside] - 1) * n_bins + bins[inside], minlength=n_regions * n_bins
     ).reshape(n_regions, n_bins)
-    overlap = np.apply_along_axis(_above, 1, per_region) / per_region.sum(axis=1, keepdims=True)
+    sizes = per_region.sum(axis=1, keepdims=True)
+    overlap = (sizes - np.cumsum(per_region, axis=1))[:, :-1] / sizes
     pro = overlap.mean(axis=0)
     order = np.argsort(fpr, kind="stable")
     return fpr[order], pro[order]
@@ -123,3 +124,12 @@ def reject_escape_curve(labels: np.ndarray, scores: np.ndarray):
     frr = 1 - np.searchsorted(good, ts, side="right") / max(len(good), 1)
     escape = np.searchsorted(bad, ts, side="right") / max(len(bad), 1)
     return ts, frr, escape
+
+
+def text(v: float | None, pct: bool = False, digits: int = 3) -> str:
+    """A metric for people: '-' when it could not be measured (one class missing)."""
+    if v is None:
+        return "-"
+    if isinstance(v, int | np.integer):
+        return str(v)
+    return f"{v:.1%}" if pct else f"{v:.{digits}f}"

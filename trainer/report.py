@@ -107,14 +107,6 @@ def _head(mf: Manifest) -> str:
     )
 
 
-def _fmt(v, pct: bool = False) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, int | np.integer):
-        return str(v)
-    return f"{v:.1%}" if pct else f"{v:.3f}"
-
-
 _HEADLINE = [
     ("image AUROC", "image_auroc", False),
     ("average precision", "average_precision", False),
@@ -129,7 +121,7 @@ _HEADLINE = [
 
 
 def _headline(mx: dict) -> str:
-    rows = [[name, _fmt(mx.get(key), pct)] for name, key, pct in _HEADLINE]
+    rows = [[name, m.text(mx.get(key), pct)] for name, key, pct in _HEADLINE]
     cpk = mx.get("cpk")
     if cpk:
         rows.append(
@@ -141,8 +133,8 @@ def _headline(mx: dict) -> str:
         )
     agree = mx.get("int8_vs_float")
     if agree:
-        rows.append(["int8 vs float: score correlation", _fmt(agree["score_correlation"])])
-        rows.append(["int8 vs float: image AUROC difference", _fmt(agree["auroc_difference"])])
+        rows.append(["int8 vs float: score correlation", m.text(agree["score_correlation"])])
+        rows.append(["int8 vs float: image AUROC difference", m.text(agree["auroc_difference"])])
     good, bad = mx.get("good", 0), mx.get("defective", 0)
     return f"<h2>Summary ({good} good, {bad} defective test parts)</h2>" + _table(
         ["", ""], rows, header=False
@@ -155,12 +147,12 @@ def _per_defect(mx: dict) -> str:
         [
             html.escape(kind),
             b["defective"],
-            _fmt(b["image_auroc"]),
-            _fmt(b["average_precision"]),
-            _fmt(b["pixel_auroc"]),
-            _fmt(b["pro_auc_0.3"]),
-            _fmt(b["escape_rate"], True),
-            _fmt(b["defective_to_review_rate"], True),
+            m.text(b["image_auroc"]),
+            m.text(b["average_precision"]),
+            m.text(b["pixel_auroc"]),
+            m.text(b["pro_auc_0.3"]),
+            m.text(b["escape_rate"], True),
+            m.text(b["defective_to_review_rate"], True),
         ]
         for kind, b in mx.get("per_defect", {}).items()
     ]
@@ -317,9 +309,9 @@ def _calibration(mf: Manifest) -> str:
                 c["map"],
                 f"{c['smooth_sigma']:g}",
                 c["score"],
-                _fmt(c["image_auroc"]),
-                _fmt(c["pixel_auroc"]),
-                _fmt(c["merit"]),
+                m.text(c["image_auroc"]),
+                m.text(c["pixel_auroc"]),
+                m.text(c["merit"]),
             ]
             for c in sorted(selection["candidates"], key=lambda c: -c["merit"])
         ]
