@@ -20,7 +20,7 @@ from lineside.daemon import publish
 from lineside.daemon.camera import Camera
 from lineside.daemon.capture import VIDEO_SUFFIXES
 from lineside.daemon.config import Heatmap, Source
-from lineside.daemon.outbox import Outbox
+from lineside.daemon.outbox import Outbox, Writer
 from lineside.daemon.pipeline import inspect_frame
 from lineside.daemon.preprocess import preprocess
 from lineside.daemon.runtime import load_bundle
@@ -67,6 +67,8 @@ def run(
         stack.callback(camera.stop)
         outbox = Outbox(Path(tmp) / "bench-outbox.db", max_rows=1000, max_bytes=50_000_000)
         stack.callback(outbox.close)
+        writer = Writer(outbox, on_written=lambda: None)
+        stack.callback(writer.close)
         laps: dict[str, list[float]] = {}
         done, started = 0, 0.0
         while done < frames + warmup:
@@ -78,7 +80,7 @@ def run(
             insp = inspect_frame(frame.image, m, model.reconstruct)
             t0 = time.perf_counter()
             payload = publish.inspection_payload(insp, done, frame, None, bundle, "bench")
-            outbox.add([("bench/inspection", payload, 1, False)])
+            writer.put([("bench/inspection", payload, 1, False)])
             t1 = time.perf_counter()
             heatmaps.encode(frame.image, insp, m.postprocess.pixel_threshold)
             t2 = time.perf_counter()

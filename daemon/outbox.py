@@ -4,14 +4,24 @@ Rows are written before the publish and deleted on the broker's acknowledgement;
 or a restart they are replayed in the order they were written. The table is bounded by rows and
 bytes: when full, the oldest rows go first and are counted as dropped. The inspection sequence
 number lives here too, so it keeps counting across restarts.
+
+The frame thread does not wait for SQLite: it hands its messages to a `Writer`, whose thread
+stores them (several frames in one transaction when it falls behind) and then wakes the MQTT
+sender. A stop drains the writer before the outbox closes, so only a hard crash within the few
+milliseconds between inspection and commit can lose a message, as it can the frame in hand.
 """
 
 from __future__ import annotations
 
+import logging
+import queue
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -49,18 +59,29 @@ class Outbox:
         # at the price of an fsync per inspection (about 1 ms here, more on an SD card).
         self._db.execute(f"PRAGMA synchronous={'FULL' if fsync_each else 'NORMAL'}")
         self._db.executescript(SCHEMA)
+        # The counter is kept in memory (taking a number must not wait for a write) and
+        # persisted with every add and at close.
+        self._seq_lock = threading.Lock()
+        (self._next_seq,) = self._db.execute(
+            "SELECT value FROM meta WHERE key='next_seq'"
+        ).fetchone()
 
     def close(self) -> None:
         with self._lock:
+            self._save_seq()
             self._db.close()
 
     def next_seq(self) -> int:
-        """The next inspection sequence number, persisted."""
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            (seq,) = self._db.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()
-            self._db.execute("UPDATE meta SET value=? WHERE key='next_seq'", (seq + 1,))
+        """The next inspection sequence number; persisted by the next add or close."""
+        with self._seq_lock:
+            seq = self._next_seq
+            self._next_seq += 1
         return seq
+
+    def _save_seq(self) -> None:
+        with self._seq_lock:
+            upto = self._next_seq
+        self._db.execute("UPDATE meta SET value=max(value, ?) WHERE key='next_seq'", (upto,))
 
     def add(self, messages: list[tuple[str, bytes, int, bool]]) -> list[int]:
         """Store (topic, payload, qos, retain) messages together; returns their row ids."""
@@ -74,6 +95,7 @@ class Outbox:
                 for topic, payload, qos, retain in messages
             ]
             self._enforce_bounds()
+            self._save_seq()
         return ids
 
     def _enforce_bounds(self) -> None:
@@ -121,3 +143,59 @@ class Outbox:
     def dropped(self) -> int:
         with self._lock:
             return self._db.execute("SELECT value FROM meta WHERE key='dropped'").fetchone()[0]
+
+
+Message = tuple[str, bytes, int, bool]
+
+
+class Writer:
+    """Stores messages in the outbox on its own thread, then calls `on_written` (a wake-up)."""
+
+    def __init__(self, outbox: Outbox, on_written: Callable[[], None]) -> None:
+        self.outbox, self.on_written = outbox, on_written
+        self._queue: queue.SimpleQueue[list[Message] | None] = queue.SimpleQueue()
+        self._pending = 0  # messages handed in and not yet committed
+        self._count_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="outbox-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, messages: list[Message]) -> None:
+        with self._count_lock:
+            self._pending += len(messages)
+        self._queue.put(messages)
+
+    def pending(self) -> int:
+        with self._count_lock:
+            return self._pending
+
+    def close(self) -> None:
+        """Store everything handed in so far, then stop the thread."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            batch, last = self._drain()
+            if batch:
+                try:
+                    self.outbox.add(batch)
+                except sqlite3.Error:
+                    # A full or broken disk: say so loudly and keep the frame loop running.
+                    log.exception("outbox write failed; %d message(s) lost", len(batch))
+                with self._count_lock:
+                    self._pending -= len(batch)
+                self.on_written()
+            if last:
+                return
+
+    def _drain(self) -> tuple[list[Message], bool]:
+        """Everything queued (waiting for the first item); True once close() was called."""
+        item = self._queue.get()
+        batch: list[Message] = []
+        while item is not None:
+            batch.extend(item)
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return batch, False
+        return batch, True

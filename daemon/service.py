@@ -26,7 +26,7 @@ from lineside.daemon.config import Config
 from lineside.daemon.model_watch import FolderWatch
 from lineside.daemon.mqtt import Link
 from lineside.daemon.notify import Notifier
-from lineside.daemon.outbox import Outbox
+from lineside.daemon.outbox import Outbox, Writer
 from lineside.daemon.pipeline import Inspection, inspect_frame
 from lineside.daemon.preprocess import FrameError
 from lineside.daemon.runtime import Model, ModelError
@@ -80,6 +80,7 @@ class Station:
         self.heatmaps = publish.HeatmapPolicy(cfg.heatmap)
         self.counters = Counters()
         self.outbox: Outbox | None = None
+        self.writer: Writer | None = None
         self.link: Link | None = None
         self.camera: Camera | None = None
 
@@ -236,13 +237,12 @@ class Station:
         payload = publish.inspection_payload(
             insp, seq, frame, part_id, self.bundle, self.cfg.station
         )
-        self.outbox.add(
+        self.writer.put(
             [
                 (self.link.topic("inspection"), payload, qos, False),
                 (self.link.topic("verdict"), insp.verdict.encode(), qos, True),
             ]
         )
-        self.link.wake()
         self.link.publish_state("score", f"{insp.score:.6g}", 0)
         if self.heatmaps.wants(insp.verdict):
             jpeg = self.heatmaps.encode(
@@ -264,7 +264,7 @@ class Station:
             "dropped_frames": cam.dropped,
             "frame_errors": c.frame_errors,
             "latency_ms": {f"p{q}": round(float(np.percentile(lat, q)), 2) for q in (50, 95, 99)},
-            "outbox_depth": self.outbox.depth(),
+            "outbox_depth": self.outbox.depth() + self.writer.pending(),
             "outbox_dropped": self.outbox.dropped(),
             "mqtt_connected": self.link.connected,
             "camera": cam.state,
@@ -329,6 +329,8 @@ def _run_station(station: Station, notifier: Notifier, exit_at_end: bool) -> str
         station.link.start()
         stack.callback(lambda: station.link.stop("stopped" if outcome != "reload" else None))
         stack.callback(lambda: station.link.flush(timeout_s=2.0))
+        station.writer = Writer(station.outbox, station.link.wake)
+        stack.callback(station.writer.close)  # stored before the flush that follows it
         station.publish_model()
         station.worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="install")
         stack.callback(lambda: station.worker.shutdown(wait=True, cancel_futures=True))

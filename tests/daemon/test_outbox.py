@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
-from lineside.daemon.outbox import Outbox
+from lineside.daemon.outbox import Outbox, Writer
 
 
 def _msg(i: int, size: int = 10) -> tuple[str, bytes, int, bool]:
@@ -45,3 +47,25 @@ def test_bounds_drop_oldest_and_count(tmp_path, max_rows, max_bytes, n, size, le
     assert box.depth() == left and box.dropped() == dropped
     kept = [int(r.payload) for r in box.after(0, 1000)]
     assert kept == list(range(n - left, n))  # the newest are kept
+
+
+def test_writer_stores_everything_in_order_before_close_returns(tmp_path):
+    box = Outbox(tmp_path / "o.db", max_rows=10_000, max_bytes=10_000_000)
+    woken = threading.Event()
+    writer = Writer(box, on_written=woken.set)
+    for i in range(500):
+        writer.put([_msg(i), ("t/verdict", b"pass", 1, True)])
+    writer.close()
+    rows = box.after(0, 10_000)
+    assert len(rows) == 1000 and writer.pending() == 0 and woken.is_set()
+    assert [int(r.payload) for r in rows if r.topic == "t/inspection"] == list(range(500))
+
+
+def test_sequence_numbers_taken_while_writing_persist(tmp_path):
+    box = Outbox(tmp_path / "o.db", max_rows=100, max_bytes=100_000)
+    writer = Writer(box, on_written=lambda: None)
+    seqs = [box.next_seq() for _ in range(5)]
+    writer.put([_msg(seqs[-1])])
+    writer.close()
+    box.close()
+    assert Outbox(tmp_path / "o.db", max_rows=100, max_bytes=100_000).next_seq() == 5
