@@ -44,14 +44,29 @@ def dssim(x: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:
     def blur(img: np.ndarray) -> np.ndarray:
         return cv2.GaussianBlur(img, _SSIM_WINDOW, _SSIM_SIGMA)
 
+    # In place, in this order, to keep per-frame temporaries to a handful of 128x128 arrays.
     mu_a, mu_b = blur(a), blur(b)
     mu_ab = mu_a * mu_b
-    mu_aa, mu_bb = mu_a * mu_a, mu_b * mu_b
-    var_a = blur(a * a) - mu_aa
-    var_b = blur(b * b) - mu_bb
-    cov = blur(a * b) - mu_ab
-    ssim = ((2 * mu_ab + _C1) * (2 * cov + _C2)) / ((mu_aa + mu_bb + _C1) * (var_a + var_b + _C2))
-    return np.clip((1 - ssim) * 0.5, 0, 1).astype(np.float32, copy=False)
+    mu_sq = np.square(mu_a)
+    mu_sq += np.square(mu_b)  # mu_a^2 + mu_b^2
+    var = blur(a * a)
+    var += blur(b * b)
+    var -= mu_sq  # var_a + var_b
+    cov = blur(a * b)
+    cov -= mu_ab
+    ssim = mu_ab
+    ssim *= 2
+    ssim += _C1
+    cov *= 2
+    cov += _C2
+    ssim *= cov  # (2 mu_ab + C1)(2 cov + C2)
+    mu_sq += _C1
+    var += _C2
+    mu_sq *= var  # (mu_a^2 + mu_b^2 + C1)(var_a + var_b + C2)
+    ssim /= mu_sq
+    dissimilarity = np.subtract(np.float32(1), ssim, out=ssim)
+    dissimilarity *= np.float32(0.5)
+    return np.clip(dissimilarity, 0, 1, out=dissimilarity)
 
 
 def blend(x: np.ndarray, reconstruction: np.ndarray, l2_weight: float) -> np.ndarray:

@@ -2,8 +2,9 @@
 
 Vectorized: OpenCV labels the 4-connected clusters, NumPy counts each label's pixels and a
 lookup table indexed by label keeps or drops each cluster. No Python loop over pixels or
-clusters. (Labelling without OpenCV's statistics and counting only flagged pixels is about twice as
-fast as connectedComponentsWithStats on anomaly-map sizes.)
+clusters. Only the box around the flagged pixels is labelled: on most parts that is a small
+corner of the map, and labelling cost follows the area. (Labelling without OpenCV's statistics and
+counting only flagged pixels is about twice as fast as connectedComponentsWithStats.)
 """
 
 from __future__ import annotations
@@ -20,11 +21,20 @@ def binarize(amap: np.ndarray, threshold: float) -> np.ndarray:
 def remove_small_clusters(mask: np.ndarray, min_px: int) -> np.ndarray:
     """Drop 4-connected clusters of fewer than `min_px` pixels; returns a uint8 0/1 mask."""
     mask = np.ascontiguousarray(mask, dtype=np.uint8)
-    if not mask.any():
+    x, y, w, h = flagged_box(mask)
+    if w == 0:
         return mask
-    n, labels = cv2.connectedComponents(mask, connectivity=4, ltype=cv2.CV_32S)
+    box = mask[y : y + h, x : x + w]
+    n, labels = cv2.connectedComponents(box, connectivity=4, ltype=cv2.CV_32S)
     # Count only the flagged pixels: a few percent of the map, so the count is cheap.
-    areas = np.bincount(labels.ravel()[mask.ravel() != 0], minlength=n)
+    areas = np.bincount(labels[box != 0], minlength=n)
     keep = (areas >= min_px).astype(np.uint8)
     keep[0] = 0  # label 0 is the background
-    return np.take(keep, labels)
+    out = np.zeros_like(mask)
+    out[y : y + h, x : x + w] = np.take(keep, labels)
+    return out
+
+
+def flagged_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """(x, y, w, h) of the smallest box holding every flagged pixel; w = 0 when there are none."""
+    return cv2.boundingRect(mask)

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from lineside.daemon.denoise import flagged_box
 from lineside.daemon.preprocess import Geometry
 
 
@@ -27,19 +28,23 @@ def find_regions(
     mask: np.ndarray, amap: np.ndarray, geo: Geometry, limit: int = 50
 ) -> list[Region]:
     """One Region per 4-connected cluster in `mask`, largest first, at most `limit`."""
-    if not mask.any():  # most parts are good: skip the labelling
+    bx, by, bw, bh = flagged_box(mask)
+    if bw == 0:  # most parts are good: nothing to label
         return []
-    _n, labels, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=4)
+    # Label only the box around the flagged pixels; its origin moves into the geometry.
+    box = np.ascontiguousarray(mask[by : by + bh, bx : bx + bw])
+    _n, labels, stats, centroids = cv2.connectedComponentsWithStats(box, connectivity=4)
     order = np.argsort(-stats[1:, cv2.CC_STAT_AREA])[:limit] + 1
-    return [_region(labels, amap, stats[i], centroids[i], i, geo) for i in order]
+    local_map = amap[by : by + bh, bx : bx + bw]
+    local_geo = geo.shifted(bx, by)
+    return [_region(labels, local_map, stats[i], centroids[i], i, local_geo) for i in order]
 
 
 def _region(labels, amap, stat, centroid, label: int, geo: Geometry) -> Region:
     x, y, w, h, area = (int(v) for v in stat)
-    own = labels[y : y + h, x : x + w] == label
-    local = np.where(own, amap[y : y + h, x : x + w], -np.inf)
-    py, px = np.unravel_index(np.argmax(local), local.shape)
-    contours, _ = cv2.findContours(own.view(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    own = (labels[y : y + h, x : x + w] == label).view(np.uint8)
+    _lo, peak_value, _, (px, py) = cv2.minMaxLoc(amap[y : y + h, x : x + w], mask=own)
+    contours, _ = cv2.findContours(own, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     outline = max(contours, key=len).reshape(-1, 2) + np.array([x, y])
     # A contour runs through pixel centres; pixel (i, j) covers [i, i+1) in model units.
     corners = geo.to_frame(np.array([[x, y], [x + w, y + h]]))
@@ -51,6 +56,6 @@ def _region(labels, amap, stat, centroid, label: int, geo: Geometry) -> Region:
         area_px=round(area * geo.sx * geo.sy, 1),
         centroid=tuple(round(float(v), 1) for v in geo.to_frame([centroid + 0.5])[0]),
         peak=(int(peak[0]), int(peak[1])),
-        peak_value=float(amap[py + y, px + x]),
+        peak_value=float(peak_value),
         contour=[(int(a), int(b)) for a, b in np.rint(geo.to_frame(outline + 0.5))],
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -77,3 +78,20 @@ def test_scores():
     assert SCORES["map_max"](mask, amap) == 1.0
     assert top_k_mean(mask, amap) == pytest.approx(0.5)
     assert top_k_mean(mask, np.zeros((3, 3), np.float32)) == 0.0  # k is at least one pixel
+
+
+def test_dssim_is_wang_et_al_ssim_per_pixel():
+    """Against SSIM written out as in Wang et al. (2004), Gaussian window 7x7, sigma 1.5."""
+    x = _part(1)
+    r = np.clip(x + np.random.default_rng(2).normal(0, 0.1, x.shape), 0, 1).astype(np.float32)
+    a, b = x[:, :, 0].astype(np.float64), r[:, :, 0].astype(np.float64)
+    g = cv2.getGaussianKernel(7, 1.5)
+
+    def mean(img):
+        return cv2.sepFilter2D(img, -1, g, g, borderType=cv2.BORDER_REFLECT_101)
+
+    ma, mb = mean(a), mean(b)
+    va, vb, cov = mean(a * a) - ma**2, mean(b * b) - mb**2, mean(a * b) - ma * mb
+    c1, c2 = 0.01**2, 0.03**2
+    ssim = (2 * ma * mb + c1) * (2 * cov + c2) / ((ma**2 + mb**2 + c1) * (va + vb + c2))
+    np.testing.assert_allclose(anomaly_map.dssim(x, r), (1 - ssim) / 2, atol=2e-5)

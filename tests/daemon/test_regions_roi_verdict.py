@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from lineside.daemon.preprocess import Geometry
 from lineside.daemon.regions import find_regions
@@ -41,6 +45,24 @@ def test_regions_are_in_frame_coordinates_largest_first():
 
 def test_no_regions_on_an_empty_mask():
     assert find_regions(np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.float32), GEO) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.uint8, (24, 20), elements=st.sampled_from([0, 0, 0, 1])))
+def test_regions_match_labelling_the_whole_map(mask):
+    """Labelling only the box around flagged pixels changes nothing a user sees."""
+    amap = np.arange(mask.size, dtype=np.float32).reshape(mask.shape) % 7
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
+    regions = find_regions(mask, amap, GEO)
+    assert len(regions) == n - 1
+    expected = sorted(
+        ((10 + x * 4, 20 + y * 2, w * 4, h * 2), a * 8) for x, y, w, h, a in stats[1:]
+    )
+    assert sorted((r.box, r.area_px) for r in regions) == expected
+    for r in regions:  # the peak is the highest map value inside the region
+        px, py = (r.peak[0] - 10) // 4, (r.peak[1] - 20) // 2
+        own = labels == labels[py, px]
+        assert mask[py, px] and r.peak_value == amap[own].max()
 
 
 def test_score_is_the_flagged_fraction():
