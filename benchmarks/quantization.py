@@ -1,10 +1,12 @@
 """int8 against float32 and float16 TFLite of the same trained weights: speed and image AUROC.
 
     .venv/bin/python benchmarks/quantization.py [--data ../shared/datasets/mvtec-bottle]
+        [--model lineside|original|...]
 
-Trains the original model once on the dataset's good images, exports the three TFLite models,
-then for each: median inference milliseconds with LiteRT at 2 threads, and image AUROC on the
-test split through the box's own pipeline (each calibrated on the same validation images).
+Trains the model (the default model unless --model says otherwise) once on the dataset's good
+images and exports the three TFLite models; for each: median inference milliseconds with LiteRT
+at 2 threads, and image AUROC on the test split through the box's own pipeline (each
+calibrated on the same validation images).
 """
 
 from __future__ import annotations
@@ -16,27 +18,27 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import DATASETS, evaluate_tflite, fit_keras, machine
 from benchmarks.timing import median_ms
-from lineside.trainer.export import to_float_tflite, to_int8_tflite
-from lineside.trainer.fit import FitOptions
+from lineside.trainer.export import to_float_tflite
+from lineside.trainer.fit import FitOptions, export_int8
+from lineside.trainer.model import ARCHITECTURES, DEFAULT
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data", type=Path, default=DATASETS / "mvtec-bottle")
     p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--model", choices=sorted(ARCHITECTURES), default=DEFAULT)
     args = p.parse_args()
     if not args.data.is_dir():
         print(f"skipped: {args.data} is absent")
         return 0
-    opts = FitOptions(
-        model="original", image_size=128, blur_ksize=5, epochs=args.epochs, min_cluster_px=10
-    )
+    opts = FitOptions(model=args.model, image_size=128, epochs=args.epochs)
     print(machine())
     t = fit_keras(args.data, opts)
     exports = {
         "float32": to_float_tflite(t.net),
         "float16": to_float_tflite(t.net, float16=True),
-        "int8": to_int8_tflite(t.net, t.xs[t.train_idx]),
+        "int8": export_int8(t.net, t, opts),
     }
     x = t.xs[t.val_idx[0]]
     rows = {}
