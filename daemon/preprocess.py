@@ -27,6 +27,10 @@ class Geometry:
         """(N, 2) model (x, y) -> (N, 2) frame (x, y), as float."""
         return np.asarray(xy, dtype=np.float64) * (self.sx, self.sy) + (self.x0, self.y0)
 
+    def point(self, x: float, y: float) -> tuple[float, float]:
+        """One model (x, y) -> frame (x, y), without building arrays."""
+        return float(x) * self.sx + self.x0, float(y) * self.sy + self.y0
+
     def shifted(self, dx: int, dy: int) -> Geometry:
         """The geometry of a sub-image whose origin is model pixel (dx, dy)."""
         return Geometry(self.x0 + dx * self.sx, self.y0 + dy * self.sy, self.sx, self.sy)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -18,10 +19,19 @@ class Region:
     centroid: tuple[float, float]
     peak: tuple[int, int]
     peak_value: float
-    contour: list[tuple[int, int]]
+    contour: list[list[int]]  # [[x, y], ...]
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # By hand: dataclasses.asdict deep-copies every contour point, which cost more than
+        # finding the region.
+        return {
+            "box": self.box,
+            "area_px": self.area_px,
+            "centroid": self.centroid,
+            "peak": self.peak,
+            "peak_value": self.peak_value,
+            "contour": self.contour,
+        }
 
 
 def find_regions(
@@ -47,15 +57,16 @@ def _region(labels, amap, stat, centroid, label: int, geo: Geometry) -> Region:
     contours, _ = cv2.findContours(own, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     outline = max(contours, key=len).reshape(-1, 2) + np.array([x, y])
     # A contour runs through pixel centres; pixel (i, j) covers [i, i+1) in model units.
-    corners = geo.to_frame(np.array([[x, y], [x + w, y + h]]))
-    fx0, fy0 = np.floor(corners[0]).astype(int)
-    fx1, fy1 = np.ceil(corners[1]).astype(int)
-    peak = geo.to_frame([[px + x + 0.5, py + y + 0.5]])[0]
+    fx0, fy0 = geo.point(x, y)
+    fx1, fy1 = geo.point(x + w, y + h)
+    fx0, fy0, fx1, fy1 = math.floor(fx0), math.floor(fy0), math.ceil(fx1), math.ceil(fy1)
+    peak = geo.point(px + x + 0.5, py + y + 0.5)
+    cx, cy = geo.point(centroid[0] + 0.5, centroid[1] + 0.5)
     return Region(
-        box=(int(fx0), int(fy0), int(fx1 - fx0), int(fy1 - fy0)),
+        box=(fx0, fy0, fx1 - fx0, fy1 - fy0),
         area_px=round(area * geo.sx * geo.sy, 1),
-        centroid=tuple(round(float(v), 1) for v in geo.to_frame([centroid + 0.5])[0]),
+        centroid=(round(cx, 1), round(cy, 1)),
         peak=(int(peak[0]), int(peak[1])),
         peak_value=float(peak_value),
-        contour=[(int(a), int(b)) for a, b in np.rint(geo.to_frame(outline + 0.5))],
+        contour=np.rint(geo.to_frame(outline + 0.5)).astype(int).tolist(),
     )
