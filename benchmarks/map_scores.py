@@ -8,7 +8,8 @@ then scores every test image with the float Keras model under each map (squared 
 dissimilarity, and squared error of pixels darker than the reconstruction), smoothing (sigma 0,
 2, 4) and score (maximum, mean of the top 1%, and that mean less the map's median), and prints
 the image AUROC of each, best first. `--plain` trains a denoising architecture the way the
-original method trains: binary cross-entropy, no synthetic defects. A research tool: the
+original method trains: binary cross-entropy, no synthetic defects (`--loss` and `--no-repair`
+change one of the two). A research tool: the
 trainer itself chooses among the box's maps and scores on validation images only.
 """
 
@@ -28,8 +29,10 @@ from lineside.daemon import anomaly_map
 from lineside.daemon.preprocess import preprocess
 from lineside.trainer import dataset, metrics
 from lineside.trainer.fit import FitOptions, prepare
-from lineside.trainer.model import ARCHITECTURES, build
+from lineside.trainer.model import ARCHITECTURES, build, ssim_l2_loss
 from lineside.trainer.train import train
+
+LOSSES = {"bce": "binary_crossentropy", "mse": "mse", "ssim_l2": ssim_l2_loss}
 
 
 def _maps(x: np.ndarray, r: np.ndarray, kind: str) -> np.ndarray:
@@ -55,14 +58,18 @@ def main() -> int:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--image-size", type=int, default=128)
     p.add_argument("--plain", action="store_true", help="BCE loss, no synthetic defects")
+    p.add_argument("--loss", choices=sorted(LOSSES), help="train with this loss instead")
+    p.add_argument("--no-repair", action="store_true", help="no synthetic defects in training")
     args = p.parse_args()
     print(machine())
     opts = FitOptions(model=args.model, image_size=args.image_size, epochs=args.epochs)
     prep = prepare(args.data, opts)
     net = build(args.model, args.image_size, args.image_size, prep.xs.shape[-1])
     arch = ARCHITECTURES[args.model]
-    if args.plain:
-        net.compile(optimizer="adam", loss="binary_crossentropy")
+    loss = "bce" if args.plain else args.loss
+    if loss:
+        net.compile(optimizer="adam", loss=LOSSES[loss])
+    if args.plain or args.no_repair:
         arch = dataclasses.replace(arch, denoising=False)
     train(net, arch, prep.xs[prep.train_idx], prep.xs[prep.val_idx], args.epochs, 16, 0)
     test = prep.ds.test
@@ -77,7 +84,8 @@ def main() -> int:
                 maps = np.stack([cv2.GaussianBlur(m, (0, 0), sigma) for m in maps])
             for name, s in _scores(maps).items():
                 table[f"{kind}, sigma {sigma}, {name}"] = metrics.image_auroc(defective, s)
-    print(f"\n{args.model}{' (plain)' if args.plain else ''}, {args.epochs} epochs, float model")
+    how = " ".join(f"--{k.replace('_', '-')}" for k in ("plain", "no_repair") if getattr(args, k))
+    print(f"\n{args.model} {how} loss {loss or 'own'}, {args.epochs} epochs, float model")
     for name, auroc in sorted(table.items(), key=lambda kv: -kv[1]):
         print(f"{auroc:.3f}  {name}")
     return 0

@@ -67,6 +67,13 @@ def _parser() -> argparse.ArgumentParser:
         default="lineside",
         help="lineside (default): denoising autoencoder; original: the original method's model",
     )
+    f.add_argument(
+        "--no-repair",
+        dest="repair",
+        action="store_false",
+        help="lineside models: train on good images only, no synthetic defects "
+        "(better on fine textures, see docs/quality.md)",
+    )
     f.add_argument("--image-size", type=int, default=128)
     f.add_argument("--color", choices=["gray", "rgb"], default="gray")
     f.add_argument("--no-equalize", dest="equalize", action="store_false")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from lineside.deploy.manifest import (
 )
 from lineside.trainer import agreement, augment, calibrate, dataset, evaluate, report
 from lineside.trainer.export import to_float_tflite, to_int8_tflite
-from lineside.trainer.model import ARCHITECTURES, DEFAULT, build, count_macs
+from lineside.trainer.model import ARCHITECTURES, DEFAULT, Architecture, build, count_macs
 from lineside.trainer.train import train
 
 AUTO = "auto"
@@ -42,6 +43,9 @@ class FitOptions:
     color: str = "gray"
     equalize: bool = True
     blur_ksize: int = 0
+    # Denoising models: train on synthetic defects (input) against the clean image (target).
+    # Off, they learn to reproduce good images, which suits fine textures better (docs/quality.md).
+    repair: bool = True
     crop: tuple[int, int, int, int] | None = None
     epochs: int = 60
     batch_size: int = 16
@@ -168,10 +172,24 @@ def train_network(p: Prepared, opts: FitOptions, say: Callable[[str], None]):
         f"model '{opts.model}': {net.count_params():,} parameters, "
         f"{count_macs(net) / 1e6:.0f} M MACs per frame, input {p.xs.shape[1:]}"
     )
-    arch = ARCHITECTURES[opts.model]
+    arch = training_recipe(opts)
     x_train, x_val = p.xs[p.train_idx], p.xs[p.val_idx]
     history = train(net, arch, x_train, x_val, opts.epochs, opts.batch_size, opts.seed, say)
     return net, history
+
+
+def training_recipe(opts: FitOptions) -> Architecture:
+    """The architecture as trained: without synthetic defects when `repair` is off."""
+    arch = ARCHITECTURES[opts.model]
+    if arch.denoising and not opts.repair:
+        return dataclasses.replace(
+            arch,
+            description=arch.description.replace(
+                "trained on synthetic defects", "trained on good images only"
+            ),
+            denoising=False,
+        )
+    return arch
 
 
 def export_int8(net, p: Prepared, opts: FitOptions) -> bytes:
@@ -276,7 +294,7 @@ class _Parts:
             model={
                 "name": self.opts.name or self.ds.root.name,
                 "version": self.opts.version or now.strftime("%Y%m%d-%H%M%S"),
-                "architecture": f"{self.opts.model}: {ARCHITECTURES[self.opts.model].description}",
+                "architecture": f"{self.opts.model}: {training_recipe(self.opts).description}",
                 "created_at": now.isoformat(timespec="seconds"),
                 "trainer_version": package_version("lineside"),
                 "macs": self.macs,

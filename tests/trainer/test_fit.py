@@ -167,3 +167,16 @@ def test_defective_validation_images_set_review_at_by_the_escape_target(synth_di
     # An escape target of 0: review_at at or below the lowest defective validation score.
     assert rule["defective_validation"]["escape_rate"] == 0.0
     assert "lowered to q(escape)" in rule["rule"]
+
+
+def test_no_repair_trains_a_denoising_model_on_good_images_only():
+    from lineside.trainer.cli import _parser
+    from lineside.trainer.fit import FitOptions, training_recipe
+
+    args = _parser().parse_args(["fit", "data", "--out", "b.lsb", "--no-repair"])
+    assert args.repair is False
+    plain = training_recipe(FitOptions(repair=False))
+    assert not plain.denoising and "trained on good images only" in plain.description
+    assert training_recipe(FitOptions()).denoising  # the default repairs synthetic defects
+    original = training_recipe(FitOptions(model="original", repair=False))
+    assert original == training_recipe(FitOptions(model="original"))
