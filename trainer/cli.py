@@ -65,14 +65,15 @@ def _parser() -> argparse.ArgumentParser:
         "--model",
         choices=["lineside", "original", "lineside-small", "small"],
         default="lineside",
-        help="lineside (default): denoising autoencoder; original: the original method's model",
+        help="lineside (default): plain convs, bilinear upsampling, SSIM + squared-error loss; "
+        "original: the original method's model",
     )
     f.add_argument(
-        "--no-repair",
-        dest="repair",
-        action="store_false",
-        help="lineside models: train on good images only, no synthetic defects "
-        "(better on fine textures, see docs/quality.md)",
+        "--repair",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="lineside models: train on good images with synthetic defects pasted in, against "
+        "the clean image (default: off; see docs/quality.md for when it helps)",
     )
     f.add_argument("--image-size", type=int, default=128)
     f.add_argument("--color", choices=["gray", "rgb"], default="gray")

@@ -43,9 +43,10 @@ class FitOptions:
     color: str = "gray"
     equalize: bool = True
     blur_ksize: int = 0
-    # Denoising models: train on synthetic defects (input) against the clean image (target).
-    # Off, they learn to reproduce good images, which suits fine textures better (docs/quality.md).
-    repair: bool = True
+    # Lineside models: train on synthetic defects (input) against the clean image (target).
+    # Off by default: learning to reproduce good images did as well on bottles and far better on
+    # fine textures (magnetic tiles), see docs/quality.md.
+    repair: bool = False
     crop: tuple[int, int, int, int] | None = None
     epochs: int = 60
     batch_size: int = 16
@@ -179,7 +180,7 @@ def train_network(p: Prepared, opts: FitOptions, say: Callable[[str], None]):
 
 
 def training_recipe(opts: FitOptions) -> Architecture:
-    """The architecture as trained: without synthetic defects when `repair` is off."""
+    """The architecture as trained: on good images only unless `repair` is on."""
     arch = ARCHITECTURES[opts.model]
     if arch.denoising and not opts.repair:
         return dataclasses.replace(

@@ -1,9 +1,10 @@
 """Autoencoder architectures.
 
 `original` follows the original method faithfully (plain reconstruction, binary cross-entropy).
-`lineside` is the default: a denoising autoencoder trained to repair synthetic defects, with an
-SSIM + squared-error loss and resize-convolutions instead of transposed ones (no checkerboard
-artefacts for the anomaly map to mistake for texture). `small` and `lineside-small` are their
+`lineside` is the default: strided plain convolutions down, resize-convolutions up instead of
+transposed ones (no checkerboard artefacts for the anomaly map to mistake for texture), trained
+with an SSIM + squared-error loss; `fit --repair` trains it as a denoising autoencoder on
+synthetic defects. `small` and `lineside-small` are their
 fast versions for tests and CI.
 """
 
@@ -20,13 +21,13 @@ from keras import layers
 class Architecture:
     filters: tuple[int, ...]
     description: str
-    denoising: bool  # trained on (defective input, clean target) pairs
+    denoising: bool  # the lineside family; `fit --repair` trains it on (defective, clean) pairs
 
 
 ARCHITECTURES = {
     "lineside": Architecture(
         (16, 32, 64, 128, 128),
-        "denoising autoencoder: conv stem, 4x(stride-2 conv, conv), 4x(bilinear upsample, "
+        "autoencoder: conv stem, 4x(stride-2 conv, conv), 4x(bilinear upsample, "
         "2 convs), BN+ReLU, sigmoid output; trained on synthetic defects, "
         "loss squared error + (1 - SSIM)",
         denoising=True,

@@ -115,7 +115,7 @@ def test_the_default_model_learns_to_repair_synthetic_defects(synth_dir, tmp_pat
     from lineside.trainer.fit import FitOptions, fit
 
     opts = FitOptions(
-        model="lineside-small", image_size=64, epochs=6, seed=1, report=tmp_path / "r"
+        model="lineside-small", image_size=64, epochs=6, seed=1, repair=True, report=tmp_path / "r"
     )
     result = fit(synth_dir, tmp_path / "d.lsb", opts, say=lambda _: None)
     m = result.manifest
@@ -169,14 +169,16 @@ def test_defective_validation_images_set_review_at_by_the_escape_target(synth_di
     assert "lowered to q(escape)" in rule["rule"]
 
 
-def test_no_repair_trains_a_denoising_model_on_good_images_only():
+def test_repair_is_opt_in():
     from lineside.trainer.cli import _parser
     from lineside.trainer.fit import FitOptions, training_recipe
 
-    args = _parser().parse_args(["fit", "data", "--out", "b.lsb", "--no-repair"])
-    assert args.repair is False
-    plain = training_recipe(FitOptions(repair=False))
+    def parsed(*extra):
+        return _parser().parse_args(["fit", "data", "--out", "b.lsb", *extra]).repair
+
+    assert (parsed(), parsed("--repair"), parsed("--no-repair")) == (False, True, False)
+    plain = training_recipe(FitOptions())
     assert not plain.denoising and "trained on good images only" in plain.description
-    assert training_recipe(FitOptions()).denoising  # the default repairs synthetic defects
-    original = training_recipe(FitOptions(model="original", repair=False))
+    assert training_recipe(FitOptions(repair=True)).denoising
+    original = training_recipe(FitOptions(model="original", repair=True))
     assert original == training_recipe(FitOptions(model="original"))

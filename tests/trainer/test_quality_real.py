@@ -16,22 +16,23 @@ def test_reduced_training_on_mvtec_bottle_clears_the_floor(tmp_path):
     result = fit(data, tmp_path / "bottle.lsb", opts, say=print)
     m = result.metrics
     print({k: m[k] for k in ("image_auroc", "pixel_auroc", "pro_auc_0.3")})
-    assert m["image_auroc"] >= 0.93  # measured 0.979
-    assert m["pixel_auroc"] >= 0.85  # measured 0.916
+    assert m["image_auroc"] >= 0.93  # measured 0.993
+    assert m["pixel_auroc"] >= 0.85  # measured 0.974
     assert abs(m["int8_vs_float"]["auroc_difference"]) <= 0.02
     assert (result.report / "report.html").is_file()
 
 
-def test_tiles_of_many_sizes_go_through_trainer_and_pipeline(tmp_path):
-    """Gray frames of varying shape, five defect types; no quality floor (see docs/quality.md:
-    the small model at 64 px does not separate these tiles better than chance)."""
+def test_tiles_of_many_sizes_clear_the_floor(tmp_path):
+    """Gray frames of varying shape, five defect types: the default model at 64 px, 20 epochs."""
     data = shared_dataset("magnetic-tile")
-    opts = FitOptions(model="lineside-small", image_size=64, epochs=2, seed=0)
+    opts = FitOptions(image_size=64, epochs=20, seed=0)
     result = fit(data, tmp_path / "tile.lsb", opts, say=print)
     m, manifest = result.metrics, result.manifest
+    print({k: m[k] for k in ("image_auroc", "pixel_auroc", "pro_auc_0.3")})
     assert (manifest.frame.height, manifest.frame.width, manifest.frame.channels) == (None, None, 1)
     assert m["images"] == 592 and m["good"] == 200
     assert set(m["per_defect"]) == {"blowhole", "break", "crack", "fray", "uneven"}
     for block in m["per_defect"].values():
         assert 0 <= block["pixel_auroc"] <= 1 and 0 <= block["pro_auc_0.3"] <= 1
     assert m["false_reject_rate"] <= 0.05  # thresholds hold on held-out good tiles
+    assert m["image_auroc"] >= 0.75  # measured 0.838 (0.878 with 30 epochs, docs/quality.md)
