@@ -9,6 +9,7 @@ slower than a plain convolution of the same size on this machine's CPU.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import sys
 import warnings
@@ -76,6 +77,16 @@ def _subpixel(tconv: layers.Conv2DTranspose, x):
     return layers.Lambda(lambda t: tf.nn.depth_to_space(t, 2), name=f"{tconv.name}_d2s")(x)
 
 
+def _is_chain(layers_: list) -> bool:
+    """Each layer takes exactly the previous layer's output (no branches, no shared layers)."""
+    try:
+        return all(
+            layer.input is prev.output for prev, layer in itertools.pairwise(layers_)
+        )
+    except (AttributeError, ValueError):  # a layer called more than once has no single input
+        return False
+
+
 def for_export(model: keras.Model) -> keras.Model:
     """`model` with its transposed convolutions rewritten (same weights, same function).
 
@@ -84,9 +95,7 @@ def for_export(model: keras.Model) -> keras.Model:
     if not any(_rewritable(layer) for layer in model.layers):
         return model
     chain = model.layers[1:]
-    if any(len(layer._inbound_nodes) != 1 for layer in chain) or not all(
-        layer.input is prev.output for prev, layer in zip(model.layers, chain, strict=False)
-    ):
+    if not _is_chain(model.layers):
         return model
     inputs = keras.Input(model.input_shape[1:])
     x = inputs

@@ -51,3 +51,10 @@ def test_the_original_model_exports_without_transpose_conv_ops():
 def test_models_without_transposed_convolutions_are_left_alone():
     net = build("lineside-small", 32, 32, 1)
     assert for_export(net) is net
+
+
+def test_branched_models_are_left_alone():
+    inputs = keras.Input((8, 8, 2))
+    up = layers.Conv2DTranspose(2, 3, strides=2, padding="same")(inputs)
+    net = keras.Model(inputs, layers.Add()([up, layers.UpSampling2D(2)(inputs)]))
+    assert for_export(net) is net
