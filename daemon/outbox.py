@@ -23,6 +23,8 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+Message = tuple[str, bytes, int, bool]  # topic, payload, qos, retain
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -83,7 +85,7 @@ class Outbox:
             upto = self._next_seq
         self._db.execute("UPDATE meta SET value=max(value, ?) WHERE key='next_seq'", (upto,))
 
-    def add(self, messages: list[tuple[str, bytes, int, bool]]) -> list[int]:
+    def add(self, messages: list[Message]) -> list[int]:
         """Store (topic, payload, qos, retain) messages together; returns their row ids."""
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
@@ -143,9 +145,6 @@ class Outbox:
     def dropped(self) -> int:
         with self._lock:
             return self._db.execute("SELECT value FROM meta WHERE key='dropped'").fetchone()[0]
-
-
-Message = tuple[str, bytes, int, bool]
 
 
 class Writer:

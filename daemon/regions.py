@@ -42,7 +42,7 @@ def find_regions(
     if bw == 0:  # most parts are good: nothing to label
         return []
     # Label only the box around the flagged pixels; its origin moves into the geometry.
-    box = np.ascontiguousarray(mask[by : by + bh, bx : bx + bw])
+    box = mask[by : by + bh, bx : bx + bw]
     _n, labels, stats, centroids = cv2.connectedComponentsWithStats(box, connectivity=4)
     order = np.argsort(-stats[1:, cv2.CC_STAT_AREA])[:limit] + 1
     local_map = amap[by : by + bh, bx : bx + bw]

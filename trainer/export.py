@@ -80,9 +80,7 @@ def _subpixel(tconv: layers.Conv2DTranspose, x):
 def _is_chain(layers_: list) -> bool:
     """Each layer takes exactly the previous layer's output (no branches, no shared layers)."""
     try:
-        return all(
-            layer.input is prev.output for prev, layer in itertools.pairwise(layers_)
-        )
+        return all(layer.input is prev.output for prev, layer in itertools.pairwise(layers_))
     except (AttributeError, ValueError):  # a layer called more than once has no single input
         return False
 
@@ -92,14 +90,11 @@ def for_export(model: keras.Model) -> keras.Model:
 
     Only plain layer chains are rewritten (the original method's model is one); any other model
     is returned as it is."""
-    if not any(_rewritable(layer) for layer in model.layers):
-        return model
-    chain = model.layers[1:]
-    if not _is_chain(model.layers):
+    if not any(_rewritable(layer) for layer in model.layers) or not _is_chain(model.layers):
         return model
     inputs = keras.Input(model.input_shape[1:])
     x = inputs
-    for layer in chain:
+    for layer in model.layers[1:]:
         x = _subpixel(layer, x) if _rewritable(layer) else layer(x)
     return keras.Model(inputs, x, name=model.name)
 

@@ -182,15 +182,12 @@ def train_network(p: Prepared, opts: FitOptions, say: Callable[[str], None]):
 def training_recipe(opts: FitOptions) -> Architecture:
     """The architecture as trained: on good images only unless `repair` is on."""
     arch = ARCHITECTURES[opts.model]
-    if arch.denoising and not opts.repair:
-        return dataclasses.replace(
-            arch,
-            description=arch.description.replace(
-                "trained on synthetic defects", "trained on good images only"
-            ),
-            denoising=False,
-        )
-    return arch
+    if not arch.denoising:  # the original family has one recipe, in its description
+        return arch
+    data = "synthetic defects against the clean image" if opts.repair else "good images only"
+    return dataclasses.replace(
+        arch, description=f"{arch.description}; trained on {data}", denoising=opts.repair
+    )
 
 
 def export_int8(net, p: Prepared, opts: FitOptions) -> bytes:

@@ -28,8 +28,7 @@ ARCHITECTURES = {
     "lineside": Architecture(
         (16, 32, 64, 128, 128),
         "autoencoder: conv stem, 4x(stride-2 conv, conv), 4x(bilinear upsample, "
-        "2 convs), BN+ReLU, sigmoid output; trained on synthetic defects, "
-        "loss squared error + (1 - SSIM)",
+        "2 convs), BN+ReLU, sigmoid output; loss squared error + (1 - SSIM)",
         denoising=True,
     ),
     "lineside-small": Architecture(
