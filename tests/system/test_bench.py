@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+from tests.conftest import ROOT
+
 
 def _bench(*args) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -51,3 +53,20 @@ def test_bench_bad_arguments(bundle_path, tmp_path):
     assert run.returncode == 2 and "at least 1" in run.stderr
     run = _bench(tmp_path / "missing.lsb")
     assert run.returncode == 2 and "no such bundle file" in run.stderr
+
+
+def test_overhead_benchmark_prints_every_stage_and_its_floor(bundle_path):
+    run = subprocess.run(
+        [sys.executable, "benchmarks/overhead.py", str(bundle_path), "--repeats", "5"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr
+    rows = {line[:18].strip(): line[18:].split() for line in run.stdout.splitlines()}
+    for stage in ("preprocess", "anomaly map", "denoise + score", "regions", "publish (JSON)"):
+        stage_us, _, floor_us, _ = rows[stage]
+        assert float(stage_us) > 0 and float(floor_us) >= 0
+    assert float(rows["model (invoke)"][0]) > 0
+    assert len(rows["all but the model"]) == 4
