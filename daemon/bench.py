@@ -54,7 +54,7 @@ def run(
     bundle_path: Path,
     source: str | None,
     frames: int,
-    threads: int,
+    threads: int | None,
     capture_fps: float = 60.0,
     warmup: int = 10,
 ) -> dict:
@@ -102,7 +102,7 @@ def run(
     macs = m.model.macs
     return {
         "bundle": f"{m.model.name} {m.model.version}",
-        "threads": threads,
+        "threads": model.threads,
         "frames": frames,
         "stages_ms": stages,
         "end_to_end_fps": round(fps, 1),

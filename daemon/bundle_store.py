@@ -36,7 +36,7 @@ class Loaded:
 
 class BundleStore:
     def __init__(
-        self, store: Path, trusted_keys: Path | None, max_bytes: int, threads: int
+        self, store: Path, trusted_keys: Path | None, max_bytes: int, threads: int | None
     ) -> None:
         self.dir = Path(store)
         self.trusted_dir = trusted_keys

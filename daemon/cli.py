@@ -22,6 +22,7 @@ from lineside.deploy.bundle import BundleError
 
 log = logging.getLogger("lineside.daemon")
 
+THREADS_HELP = "inference threads (default: this box's cores, at most 4)"
 EXIT_BAD_INPUT = 1
 EXIT_USAGE = 2
 
@@ -57,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("paths", type=Path, nargs="+", help="images, folders or video files")
     p.add_argument("--heatmaps", type=Path, metavar="DIR", help="write heatmap overlays (JPEG)")
     p.add_argument("--rules", type=Path, metavar="FILE", help="YAML file with 'rois:' rules")
-    p.add_argument("--threads", type=int, default=2, help="inference threads (default 2)")
+    p.add_argument("--threads", type=int, help=THREADS_HELP)
     p.set_defaults(func=cmd_inspect)
 
     r = sub.add_parser(
@@ -85,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("bundle", type=Path)
     b.add_argument("--source", help="video file, image folder, device index or stream URL")
     b.add_argument("--frames", type=int, default=300)
-    b.add_argument("--threads", type=int, default=2)
+    b.add_argument("--threads", type=int, help=THREADS_HELP)
     b.add_argument(
         "--capture-fps",
         type=float,
@@ -125,7 +126,7 @@ def load_rules(path: Path | None) -> tuple[RoiRule, ...]:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     rules = load_rules(args.rules)
-    if args.threads < 1:
+    if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {args.threads}")
     bundle, model = load_bundle(args.bundle, num_threads=args.threads)
     manifest = bundle.manifest
@@ -160,7 +161,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    if args.frames < 1 or args.threads < 1:
+    if args.frames < 1 or (args.threads is not None and args.threads < 1):
         raise UsageError("--frames and --threads must be at least 1")
     try:
         result = bench.run(args.bundle, args.source, args.frames, args.threads, args.capture_fps)

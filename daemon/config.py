@@ -134,7 +134,9 @@ class Config(_Frozen):
     heatmap: Heatmap = Heatmap()
     stats: Stats = Stats()
     outbox: Outbox = Outbox()
-    threads: int = Field(default=2, ge=1, le=64)
+    threads: int | None = Field(
+        default=None, ge=1, le=64, description="inference threads; unset: the box's cores, up to 4"
+    )
 
 
 def parse(text: str, origin: str = "config") -> Config:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,15 @@ _RUNTIMES = (
     ("tflite_runtime.interpreter", "tflite-runtime"),
     ("tensorflow.lite", "tensorflow.lite"),
 )
+
+
+# More inference threads than this leave a big box's other cores to capture and MQTT.
+MAX_AUTO_THREADS = 4
+
+
+def box_threads() -> int:
+    """Inference threads matched to the box: the cores this process may run on, at most 4."""
+    return max(1, min(len(os.sched_getaffinity(0)), MAX_AUTO_THREADS))
 
 
 class ModelError(Exception):
@@ -40,8 +50,10 @@ def interpreter_class() -> tuple[type, str]:
 class Model:
     """A loaded int8 (or float) autoencoder: float image in [0,1] -> float reconstruction."""
 
-    def __init__(self, model_bytes: bytes, num_threads: int = 2) -> None:
+    def __init__(self, model_bytes: bytes, num_threads: int | None = None) -> None:
         cls, self.runtime = interpreter_class()
+        num_threads = num_threads or box_threads()
+        self.threads = num_threads
         try:
             self._interp = cls(model_content=model_bytes, num_threads=num_threads)
             self._interp.allocate_tensors()
@@ -102,7 +114,7 @@ def _dequantize(q: np.ndarray, spec: TensorSpec) -> np.ndarray:
     return (q.astype(np.float32) - spec.zero_point) * np.float32(spec.scale)
 
 
-def load_bundle(path: Path, num_threads: int = 2) -> tuple[Bundle, Model]:
+def load_bundle(path: Path, num_threads: int | None = None) -> tuple[Bundle, Model]:
     """Read and verify a bundle file, load its model and check it against the manifest.
 
     Raises BundleError or ModelError with a one-line reason.

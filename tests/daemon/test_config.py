@@ -29,7 +29,7 @@ def _with(path: str, value) -> dict:
 
 def test_minimal_config_gets_defaults_and_is_frozen():
     cfg = config.parse(yaml.safe_dump(BASE))
-    assert cfg.mqtt.port == 1883 and cfg.trigger.mode == "continuous" and cfg.threads == 2
+    assert cfg.mqtt.port == 1883 and cfg.trigger.mode == "continuous" and cfg.threads is None
     with pytest.raises(Exception, match="frozen"):
         cfg.mqtt.port = 1
 

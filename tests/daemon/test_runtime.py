@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -21,6 +25,24 @@ def test_reconstruction_is_dequantized_to_unit_range(bundle_path):
     assert r.shape == x.shape and r.dtype == np.float32
     assert r.min() >= 0.0 and r.max() <= 1.0
     assert model.input.scale > 0  # read from the model, not assumed
+
+
+def test_threads_default_to_the_cores_this_process_may_use(bundle_path):
+    _, model = load_bundle(bundle_path)
+    assert model.threads == min(len(os.sched_getaffinity(0)), 4)
+    # Pinned to one core (as systemd's CPUAffinity= or taskset would), one thread.
+    pinned = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+            "from lineside.daemon.runtime import Model, box_threads; print(box_threads())",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert pinned.stdout.strip() == "1"
 
 
 def test_manifest_disagreeing_with_model_is_refused(bundle_path):

@@ -34,7 +34,7 @@ def test_bench_json_reports_every_stage(bundle_path):
         "publish",
         "heatmap_encode",
     }
-    assert set(r["stages_ms"]) == stages
+    assert set(r["stages_ms"]) == stages and r["threads"] == 1
     for s in r["stages_ms"].values():
         assert 0 <= s["median"] <= s["p95"]
     assert r["end_to_end_fps"] > 0 and r["model_only_fps"] > 0 and r["overhead_ratio"] > 0
