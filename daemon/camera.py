@@ -43,7 +43,7 @@ class Camera:
         self.captured = 0
         self.dropped = 0  # frames replaced before anyone took them
         self.decode_ms: deque[float] = deque(maxlen=1000)  # read + decode time per frame
-        self._next_at = 0.0  # when a paced file source may deliver its next frame
+        self._next_at = 0.0  # when a paced file source may deliver its next frame; 0: not begun
         self._latest: Frame | None = None
         self._taken_seq = -1
         self._cond = threading.Condition()
@@ -123,6 +123,8 @@ class Camera:
     def _paced(self, frames: Iterator[np.ndarray], fps: float | None) -> Iterator[np.ndarray]:
         """Files play at their own (or the configured) rate, like a camera would deliver them."""
         period = 1.0 / fps if fps else 0.0
+        # The first frame of the first pass sets the schedule; later passes continue it.
+        self._next_at = self._next_at or time.monotonic()
         for image in frames:
             if period:
                 # The schedule carries over from one pass of a looped file to the next.

@@ -65,6 +65,20 @@ def test_folder_source_plays_then_finishes(tmp_path):
     assert seen == sorted(seen) and len(seen) + cam.dropped == 5
 
 
+def test_file_source_keeps_its_pace_from_the_first_frame(tmp_path):
+    # At 20 fps a consumer that takes each frame at once must see all five, a period apart:
+    # no burst at the start that replaces a frame before it is taken.
+    cam = Camera(Source(kind="folder", path=_folder(tmp_path), fps=20))
+    cam.start()
+    stamps, seen = [], []
+    while (f := cam.next_frame(timeout=2)) is not None:
+        stamps.append(time.monotonic())
+        seen.append(int(f.image[0, 0]))
+    cam.stop()
+    assert seen == [0, 10, 20, 30, 40] and cam.dropped == 0
+    assert stamps[-1] - stamps[0] >= 4 / 20 - 0.02
+
+
 def test_slow_consumer_gets_newest_frame_and_drops_are_counted(tmp_path):
     cam = Camera(Source(kind="folder", path=_folder(tmp_path, 20), fps=100, loop=True))
     cam.start()
