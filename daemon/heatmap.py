@@ -7,6 +7,7 @@ import numpy as np
 
 from lineside.daemon.pipeline import Inspection
 
+_MAX_OPACITY = 0.75
 _COLOURS = {"pass": (60, 180, 60), "review": (0, 190, 255), "fail": (40, 40, 230)}
 
 
@@ -21,8 +22,11 @@ def render(frame: np.ndarray, insp: Inspection, pixel_threshold: float) -> np.nd
     level = np.clip(insp.amap / (2 * pixel_threshold), 0, 1)
     heat = cv2.applyColorMap((level * 255).astype(np.uint8), cv2.COLORMAP_JET)
     heat = cv2.resize(heat, (cw, ch), interpolation=cv2.INTER_LINEAR)
+    # Opacity follows the map, so the part shows through where nothing is wrong and the
+    # anomalies stand out (half opaque at the pixel threshold).
+    alpha = cv2.resize(np.minimum(level, _MAX_OPACITY), (cw, ch), interpolation=cv2.INTER_LINEAR)
     roi = out[y0 : y0 + ch, x0 : x0 + cw]
-    cv2.addWeighted(heat, 0.45, roi, 0.55, 0, dst=roi)
+    roi[...] = cv2.blendLinear(heat, roi, alpha, 1 - alpha)
     colour = _COLOURS[insp.verdict]
     for region in insp.regions:
         cv2.polylines(out, [np.array(region.contour, np.int32)], True, (255, 255, 255), 2)

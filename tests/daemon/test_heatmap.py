@@ -1,0 +1,46 @@
+"""Heatmap overlays: the part shows through where the map is quiet, anomalies stand out."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from lineside.daemon import heatmap
+from lineside.daemon.pipeline import Inspection
+from lineside.daemon.preprocess import Geometry
+from lineside.daemon.regions import find_regions
+
+
+def _inspection(amap: np.ndarray, threshold: float, geo: Geometry) -> Inspection:
+    mask = (amap > threshold).view(np.uint8)
+    regions = find_regions(mask, amap, geo)
+    return Inspection(0.9, "fail", regions, [], {}, amap, mask, geo)
+
+
+def test_overlay_leaves_quiet_pixels_alone_and_colours_the_anomaly():
+    rng = np.random.default_rng(0)
+    frame = rng.integers(40, 200, (256, 256, 3), dtype=np.uint8)
+    amap = np.zeros((64, 64), np.float32)
+    amap[20:30, 30:40] = 1.0  # well above twice the threshold: full colour
+    geo = Geometry(x0=0, y0=0, sx=4.0, sy=4.0)
+    out = heatmap.render(frame, _inspection(amap, 0.1, geo), pixel_threshold=0.1)
+    assert out.shape == frame.shape and out.dtype == np.uint8
+    # Far from the anomaly (and below the label plate) the frame is unchanged.
+    quiet = (slice(180, 256), slice(0, 256))
+    assert np.array_equal(out[quiet], frame[quiet])
+    # Inside it, the colour map's hot end (dark red) covers the frame's random grays.
+    hot = out[90:110, 130:150].astype(int)
+    assert hot[..., 2].mean() > hot[..., 0].mean() + 60 and hot[..., 0].mean() < 60
+    # The outline runs through the region's contour in the verdict's colour.
+    contour = np.array(find_regions((amap > 0.1).view(np.uint8), amap, geo)[0].contour)
+    for x, y in contour:
+        assert tuple(out[y, x]) == (40, 40, 230)
+
+
+def test_gray_frames_become_colour_overlays():
+    frame = np.full((64, 64), 128, np.uint8)
+    amap = np.zeros((64, 64), np.float32)
+    geo = Geometry(x0=0, y0=0, sx=1.0, sy=1.0)
+    out = heatmap.render(frame, _inspection(amap, 0.1, geo), pixel_threshold=0.1)
+    assert out.shape == (64, 64, 3)
+    assert np.array_equal(out[32:, :], cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)[32:, :])
