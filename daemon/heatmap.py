@@ -20,7 +20,7 @@ _COLOURS = {"pass": (60, 180, 60), "review": (0, 190, 255), "fail": (40, 40, 230
 def render(frame: np.ndarray, insp: Inspection, pixel_threshold: float) -> np.ndarray:
     """BGR uint8 image: frame, map blended in where it is high, outlines, verdict and score.
 
-    The map is clear below half the pixel threshold and at its most opaque (75%) from 1.75x
+    The map is clear below half the pixel threshold and at its most opaque (75%) from 1.5x
     it, so the part shows through where nothing is wrong and anomalies stand out.
     """
     out = frame if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
