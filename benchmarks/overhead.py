@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import machine
 from benchmarks.timing import median_ms
-from lineside.daemon import anomaly_map, publish
+from lineside.daemon import anomaly_map, publish, selftest
 from lineside.daemon.camera import Frame
 from lineside.daemon.denoise import binarize, remove_small_clusters
 from lineside.daemon.pipeline import inspect_frame
@@ -47,14 +47,6 @@ class Cycle:
     def __call__(self):
         self.i += 1
         return self.fn(self.items[self.i % len(self.items)])
-
-
-def selftest_frames(bundle) -> list[np.ndarray]:
-    flag = cv2.IMREAD_GRAYSCALE if bundle.manifest.frame.channels == 1 else cv2.IMREAD_COLOR
-    return [
-        cv2.imdecode(np.frombuffer(bundle.files[image.file], np.uint8), flag)
-        for image in bundle.manifest.selftest.images
-    ]
 
 
 def preprocess_floor(frame: np.ndarray, m: Manifest) -> np.ndarray:
@@ -94,10 +86,9 @@ def decide_floor(amap: np.ndarray, m: Manifest) -> float:
     return float(np.partition(amap.ravel(), amap.size - k)[-k:].mean())
 
 
-def stage_rows(bundle, model, frames: list[np.ndarray]) -> list[tuple]:
+def stage_rows(bundle, model, frames: list[np.ndarray], xs: list[np.ndarray]) -> list[tuple]:
     """(name, the stage as the daemon runs it, its floor or None), each called on every frame."""
     m, post = bundle.manifest, bundle.manifest.postprocess
-    xs = [preprocess(f, m.preprocess) for f in frames]
     recons = [(x, model.reconstruct(x)) for x in xs]
     maps = [anomaly_map.compute(x, r, m.anomaly_map) for x, r in recons]
     insps = [inspect_frame(f, m, model.reconstruct) for f in frames]
@@ -152,9 +143,9 @@ def main() -> int:
     if not m.selftest:
         print("this bundle has no self-test images", file=sys.stderr)
         return 2
-    frames = selftest_frames(bundle)
-    rows = stage_rows(bundle, model, frames)
+    frames = [selftest.frame(bundle, image.file) for image in m.selftest.images]
     xs = [preprocess(f, m.preprocess) for f in frames]
+    rows = stage_rows(bundle, model, frames, xs)
     model.reconstruct(xs[0])
     invoke = median_ms(model._interp.invoke, args.repeats)
     recon = median_ms(Cycle(xs, model.reconstruct), args.repeats)

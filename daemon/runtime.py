@@ -52,10 +52,9 @@ class Model:
 
     def __init__(self, model_bytes: bytes, num_threads: int | None = None) -> None:
         cls, self.runtime = interpreter_class()
-        num_threads = num_threads or box_threads()
-        self.threads = num_threads
+        self.threads = num_threads or box_threads()
         try:
-            self._interp = cls(model_content=model_bytes, num_threads=num_threads)
+            self._interp = cls(model_content=model_bytes, num_threads=self.threads)
             self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"model does not load: {str(exc).splitlines()[0]}") from None
@@ -65,7 +64,7 @@ class Model:
         self._in, self._out = inputs[0], outputs[0]
         self.input = _spec(self._in)
         self.output = _spec(self._out)
-        log.debug("model loaded with %s, %d threads", self.runtime, num_threads)
+        log.debug("model loaded with %s, %d threads", self.runtime, self.threads)
 
     def check_against(self, declared_in: TensorSpec, declared_out: TensorSpec) -> None:
         """Refuse a model whose tensors disagree with what its manifest declares."""

@@ -34,6 +34,15 @@ def tolerance(manifest: Manifest) -> float:
     return max(0.02 * manifest.thresholds.fail_at, float(np.finfo(np.float32).eps))
 
 
+def frame(bundle: Bundle, file: str) -> np.ndarray:
+    """A self-test image decoded exactly as stored; ModelError when missing or unreadable."""
+    data = bundle.files.get(file)
+    image = cv2.imdecode(np.frombuffer(data or b"", np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ModelError(f"self-test image {file} is missing or unreadable")
+    return image
+
+
 def run(bundle: Bundle, model: Model) -> list[str]:
     """Score every self-test image; raise ModelError on the first one out of tolerance."""
     st = bundle.manifest.selftest
@@ -41,12 +50,10 @@ def run(bundle: Bundle, model: Model) -> list[str]:
         return ["self-test: none in this bundle"]
     lines = []
     for image in st.images:
-        data = bundle.files.get(image.file)
-        frame = cv2.imdecode(np.frombuffer(data or b"", np.uint8), cv2.IMREAD_UNCHANGED)
-        if frame is None:
-            raise ModelError(f"self-test image {image.file} is missing or unreadable")
         try:
-            score = inspect_frame(frame, bundle.manifest, model.reconstruct).score
+            score = inspect_frame(
+                frame(bundle, image.file), bundle.manifest, model.reconstruct
+            ).score
         except FrameError as exc:
             raise ModelError(f"self-test image {image.file}: {exc}") from None
         if abs(score - image.score) > st.tolerance:
