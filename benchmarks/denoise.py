@@ -15,7 +15,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.flood_fill import remove_small_clusters_flood_fill
 from benchmarks.timing import median_ms
-from lineside.daemon.denoise import remove_small_clusters
+from lineside.daemon.core.denoise import remove_small_clusters
 
 
 def main() -> None:

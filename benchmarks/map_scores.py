@@ -25,8 +25,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import machine
-from lineside.daemon import anomaly_map
-from lineside.daemon.preprocess import preprocess
+from lineside.daemon.core import anomaly_map
+from lineside.daemon.core.preprocess import preprocess
 from lineside.trainer import dataset, metrics
 from lineside.trainer.fit import FitOptions, prepare
 from lineside.trainer.model import ARCHITECTURES, build, ssim_l2_loss

@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import evaluate_tflite, fit_keras, machine
 from benchmarks.flood_fill import remove_small_clusters_flood_fill
 from benchmarks.timing import median_ms
-from lineside.daemon.pipeline import inspect_frame
-from lineside.daemon.preprocess import preprocess
+from lineside.daemon.core.pipeline import inspect_frame
+from lineside.daemon.core.preprocess import preprocess
 from lineside.deploy.manifest import AnomalyMap, Postprocess
 from lineside.trainer.export import to_int8_tflite
 from lineside.trainer.fit import FitOptions

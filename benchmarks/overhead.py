@@ -27,14 +27,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import machine
 from benchmarks.timing import median_ms
-from lineside.daemon import anomaly_map, publish, selftest
-from lineside.daemon.camera import Frame
-from lineside.daemon.denoise import binarize, remove_small_clusters
-from lineside.daemon.pipeline import inspect_frame
-from lineside.daemon.preprocess import preprocess
-from lineside.daemon.regions import find_regions
+from lineside.daemon import selftest
+from lineside.daemon.core import anomaly_map
+from lineside.daemon.core.denoise import binarize, remove_small_clusters
+from lineside.daemon.core.pipeline import Frame, inspect_frame
+from lineside.daemon.core.preprocess import preprocess
+from lineside.daemon.core.regions import find_regions
+from lineside.daemon.core.score import SCORES, TOP_K_SHARE
 from lineside.daemon.runtime import load_bundle
-from lineside.daemon.score import SCORES, TOP_K_SHARE
+from lineside.daemon.sinks import mqtt_topics
 from lineside.deploy.manifest import Manifest
 
 
@@ -105,7 +106,7 @@ def stage_rows(bundle, model, frames: list[np.ndarray], xs: list[np.ndarray]) ->
         return find_regions(insp.mask, insp.amap, geo)
 
     def payload(insp) -> bytes:
-        return publish.inspection_payload(insp, 0, meta, None, bundle, "bench")
+        return mqtt_topics.inspection_payload(insp, 0, meta, None, bundle, "bench")
 
     return [
         (

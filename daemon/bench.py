@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from lineside.daemon import publish
 from lineside.daemon.camera import Camera
-from lineside.daemon.capture import VIDEO_SUFFIXES
 from lineside.daemon.config import Heatmap, Source
-from lineside.daemon.outbox import Outbox, Writer
-from lineside.daemon.pipeline import inspect_frame
-from lineside.daemon.preprocess import preprocess
+from lineside.daemon.core.pipeline import inspect_frame
+from lineside.daemon.core.preprocess import preprocess
+from lineside.daemon.image_files import VIDEO_SUFFIXES
 from lineside.daemon.runtime import load_bundle
+from lineside.daemon.sinks import mqtt_topics
+from lineside.daemon.sinks.outbox import Outbox, Writer
 
 # Work on the frame thread besides inference; heatmaps are rate-limited, so listed apart.
 FRAME_PATH = ("preprocess", "anomaly_map", "denoise", "regions", "verdict", "publish")
@@ -60,7 +60,7 @@ def run(
 ) -> dict:
     bundle, model = load_bundle(bundle_path, num_threads=threads)
     m = bundle.manifest
-    heatmaps = publish.HeatmapPolicy(Heatmap())
+    heatmaps = mqtt_topics.HeatmapPolicy(Heatmap())
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         camera = Camera(source_for(source, bundle, Path(tmp), capture_fps))
         camera.start()
@@ -79,7 +79,7 @@ def run(
                 started, dropped0 = time.perf_counter(), camera.dropped
             insp = inspect_frame(frame.image, m, model.reconstruct)
             t0 = time.perf_counter()
-            payload = publish.inspection_payload(insp, done, frame, None, bundle, "bench")
+            payload = mqtt_topics.inspection_payload(insp, done, frame, None, bundle, "bench")
             writer.put([("bench/inspection", payload, 1, False)])
             t1 = time.perf_counter()
             heatmaps.encode(frame.image, insp, m.postprocess.pixel_threshold)

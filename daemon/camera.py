@@ -14,22 +14,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from lineside.daemon.capture import IMAGE_SUFFIXES, read_image
 from lineside.daemon.config import Source
+from lineside.daemon.core.pipeline import Frame
+from lineside.daemon.image_files import IMAGE_SUFFIXES, read_image
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Frame:
-    image: np.ndarray
-    ts: float  # wall-clock seconds when captured
-    seq: int  # capture counter, for telling a fresh frame from one already seen
 
 
 class SourceGone(Exception):

@@ -11,12 +11,13 @@ from pathlib import Path
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from lineside.daemon import bench, config, heatmap, service
+from lineside.daemon import bench, config, service
 from lineside.daemon.bundle_store import BundleStore
-from lineside.daemon.capture import read_paths
-from lineside.daemon.pipeline import inspect_frame
-from lineside.daemon.preprocess import FrameError
-from lineside.daemon.roi import RoiRule
+from lineside.daemon.core import heatmap
+from lineside.daemon.core.pipeline import inspect_frame
+from lineside.daemon.core.preprocess import FrameError
+from lineside.daemon.core.roi import RoiRule
+from lineside.daemon.image_files import read_paths
 from lineside.daemon.runtime import ModelError, load_bundle
 from lineside.deploy.bundle import BundleError
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from lineside.daemon.topics import COMMANDS
+from lineside.deploy.contract import COMMANDS
 
 MAX_COMMAND_BYTES = 64 * 1024  # bundles (cmd/model) are checked by their own size limit
 

@@ -12,7 +12,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from lineside.daemon.roi import RoiRule
+from lineside.daemon.core.roi import RoiRule
 
 
 class ConfigError(Exception):

@@ -9,8 +9,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from lineside.daemon.pipeline import inspect_frame
-from lineside.daemon.preprocess import FrameError
+from lineside.daemon.core.pipeline import inspect_frame
+from lineside.daemon.core.preprocess import FrameError
 from lineside.daemon.runtime import Model, ModelError
 from lineside.deploy.bundle import Bundle
 from lineside.deploy.manifest import Manifest

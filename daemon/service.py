@@ -19,17 +19,18 @@ from pathlib import Path
 
 import numpy as np
 
-from lineside.daemon import commands, config, publish, triggers
+from lineside.daemon import commands, config, triggers
 from lineside.daemon.bundle_store import BundleStore, Loaded
-from lineside.daemon.camera import Camera, Frame
+from lineside.daemon.camera import Camera
 from lineside.daemon.config import Config
+from lineside.daemon.core.pipeline import Frame, Inspection, inspect_frame
+from lineside.daemon.core.preprocess import FrameError
 from lineside.daemon.model_watch import FolderWatch
-from lineside.daemon.mqtt import Link
 from lineside.daemon.notify import Notifier
-from lineside.daemon.outbox import Outbox, Writer
-from lineside.daemon.pipeline import Inspection, inspect_frame
-from lineside.daemon.preprocess import FrameError
 from lineside.daemon.runtime import Model, ModelError
+from lineside.daemon.sinks import mqtt_topics
+from lineside.daemon.sinks.mqtt import Link
+from lineside.daemon.sinks.outbox import Outbox, Writer
 from lineside.deploy.bundle import Bundle, BundleError, sha256_hex
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ class Station:
         self._pending_lock = threading.Lock()
         self.worker: concurrent.futures.ThreadPoolExecutor | None = None
         self.turn = triggers.make(cfg.trigger)
-        self.heatmaps = publish.HeatmapPolicy(cfg.heatmap)
+        self.heatmaps = mqtt_topics.HeatmapPolicy(cfg.heatmap)
         self.counters = Counters()
         self.outbox: Outbox | None = None
         self.writer: Writer | None = None
@@ -165,7 +166,7 @@ class Station:
             )
 
     def publish_model(self) -> None:
-        self.link.publish_state("model", publish.json_bytes(publish.model_info(self.bundle)), 1)
+        self.link.publish_state("model", mqtt_topics.json_bytes(mqtt_topics.model_info(self.bundle)), 1)
 
     def _reply(self, command: str, request_id: str | None, ok: bool, **fields) -> None:
         if self.link:
@@ -234,7 +235,7 @@ class Station:
 
     def _send(self, frame: Frame, insp: Inspection, seq: int, part_id: str | None) -> None:
         qos = self.cfg.mqtt.qos
-        payload = publish.inspection_payload(
+        payload = mqtt_topics.inspection_payload(
             insp, seq, frame, part_id, self.bundle, self.cfg.station
         )
         self.writer.put(
@@ -256,7 +257,7 @@ class Station:
         span = max(now - c.window_start, 1e-6)
         lat = np.array(c.latencies) if c.latencies else np.zeros(1)
         doc = {
-            "v": publish.PAYLOAD_VERSION,
+            "v": mqtt_topics.PAYLOAD_VERSION,
             "uptime_s": round(now - c.started, 1),
             "capture_fps": round((cam.captured - c.window_captured) / span, 2),
             "inspected_fps": round(c.window_inspected / span, 2),
@@ -285,7 +286,7 @@ class Station:
         )
         log.info("stats: %s", line)
         notifier.status(line)
-        self.link.publish_now("stats", publish.json_bytes(doc), 0)
+        self.link.publish_now("stats", mqtt_topics.json_bytes(doc), 0)
 
 
 def _name_version(loaded: Loaded) -> dict:

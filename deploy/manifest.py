@@ -58,7 +58,7 @@ class Preprocess(_Frozen):
 
 
 class AnomalyMap(_Frozen):
-    """How the map is made from input and reconstruction (see lineside.daemon.anomaly_map)."""
+    """How the map is made from input and reconstruction (see lineside.daemon.core.anomaly_map)."""
 
     kind: Literal["squared_error", "ssim", "blend"] = "squared_error"
     smooth_sigma: float = Field(

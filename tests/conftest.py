@@ -57,3 +57,14 @@ def trained(synth_dir, tmp_path_factory):
 @pytest.fixture(scope="session")
 def bundle_path(trained) -> Path:
     return trained.path
+
+
+SLOW_FIXTURES = {"trained", "bundle_path", "synth_dir"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Training, real datasets and whole processes are `slow`: `pytest -m "not slow"` skips them."""
+    for item in items:
+        in_system = "system" in item.path.parts
+        if in_system or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

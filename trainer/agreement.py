@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lineside.daemon.pipeline import inspect_frame
+from lineside.daemon.core.pipeline import inspect_frame
 from lineside.daemon.runtime import Model
 from lineside.deploy.manifest import Manifest
 from lineside.trainer import calibrate, metrics

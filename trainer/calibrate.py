@@ -15,11 +15,11 @@ from itertools import product
 
 import numpy as np
 
-from lineside.daemon import anomaly_map
-from lineside.daemon.denoise import binarize, remove_small_clusters
-from lineside.daemon.pipeline import inspect_frame
+from lineside.daemon.core import anomaly_map
+from lineside.daemon.core.denoise import binarize, remove_small_clusters
+from lineside.daemon.core.pipeline import inspect_frame
+from lineside.daemon.core.score import SCORES
 from lineside.daemon.runtime import Model
-from lineside.daemon.score import SCORES
 from lineside.deploy.manifest import AnomalyMap, Manifest, Thresholds
 from lineside.trainer import metrics
 

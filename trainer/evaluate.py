@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from lineside.daemon.pipeline import Inspection, inspect_frame
+from lineside.daemon.core.pipeline import Inspection, inspect_frame
 from lineside.daemon.runtime import Model
 from lineside.deploy.manifest import Manifest, Thresholds
 from lineside.trainer import metrics as m

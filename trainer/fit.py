@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from lineside.daemon import selftest
-from lineside.daemon.pipeline import inspect_frame
-from lineside.daemon.preprocess import preprocess
+from lineside.daemon.core.pipeline import inspect_frame
+from lineside.daemon.core.preprocess import preprocess
 from lineside.daemon.runtime import Model
 from lineside.deploy import bundle as bundles
 from lineside.deploy import signing

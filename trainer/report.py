@@ -21,7 +21,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from lineside.daemon import heatmap
+from lineside.daemon.core import heatmap
 from lineside.deploy.manifest import Manifest
 from lineside.trainer import metrics as m
 from lineside.trainer.dataset import read_frames

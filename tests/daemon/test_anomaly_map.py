@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from lineside.daemon import anomaly_map
-from lineside.daemon.score import SCORES, top_k_mean
+from lineside.daemon.core import anomaly_map
+from lineside.daemon.core.score import SCORES, top_k_mean
 from lineside.deploy.manifest import AnomalyMap
 
 

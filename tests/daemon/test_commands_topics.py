@@ -6,15 +6,16 @@ import json
 
 import pytest
 
-from lineside.daemon import commands, topics
+from lineside.daemon import commands
+from lineside.deploy import contract
 
 
 def test_topics_are_built_in_one_place():
-    assert topics.topic("lineside", "cell-1", "verdict") == "lineside/cell-1/verdict"
-    assert topics.command_filter("p", "s") == "p/s/cmd/#"
-    assert topics.command_name("p", "s", "p/s/cmd/trigger") == "trigger"
-    assert topics.command_name("p", "s", "p/s/cmd/reply") is None
-    assert topics.command_name("p", "s", "p/other/cmd/trigger") is None
+    assert contract.topic("lineside", "cell-1", "verdict") == "lineside/cell-1/verdict"
+    assert contract.command_filter("p", "s") == "p/s/cmd/#"
+    assert contract.command_name("p", "s", "p/s/cmd/trigger") == "trigger"
+    assert contract.command_name("p", "s", "p/s/cmd/reply") is None
+    assert contract.command_name("p", "s", "p/other/cmd/trigger") is None
 
 
 GOOD = [

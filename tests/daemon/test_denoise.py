@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from benchmarks.flood_fill import remove_small_clusters_flood_fill
-from lineside.daemon.denoise import binarize, remove_small_clusters
+from lineside.daemon.core.denoise import binarize, remove_small_clusters
 
 flood_fill_reference = remove_small_clusters_flood_fill
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from lineside.daemon import heatmap
-from lineside.daemon.pipeline import Inspection
-from lineside.daemon.preprocess import Geometry
-from lineside.daemon.regions import find_regions
+from lineside.daemon.core import heatmap
+from lineside.daemon.core.pipeline import Inspection
+from lineside.daemon.core.preprocess import Geometry
+from lineside.daemon.core.regions import find_regions
 
 
 def _inspection(amap: np.ndarray, threshold: float, geo: Geometry) -> Inspection:

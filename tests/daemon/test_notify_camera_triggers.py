@@ -14,7 +14,7 @@ from lineside.daemon import triggers
 from lineside.daemon.camera import Camera
 from lineside.daemon.config import Heatmap, Source, Trigger
 from lineside.daemon.notify import Notifier
-from lineside.daemon.publish import HeatmapPolicy
+from lineside.daemon.sinks.mqtt_topics import HeatmapPolicy
 
 
 def test_notify_ready_status_and_watchdog_rate(tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from lineside.daemon.outbox import Outbox, Writer
+from lineside.daemon.sinks.outbox import Outbox, Writer
 
 
 def _msg(i: int, size: int = 10) -> tuple[str, bytes, int, bool]:

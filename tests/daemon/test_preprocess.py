@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lineside.daemon.preprocess import FrameError, check_frame, geometry, preprocess
+from lineside.daemon.core.preprocess import FrameError, check_frame, geometry, preprocess
 from lineside.deploy.manifest import FrameSpec, Preprocess
 
 

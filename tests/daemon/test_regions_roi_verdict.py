@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from lineside.daemon.preprocess import Geometry
-from lineside.daemon.regions import find_regions
-from lineside.daemon.roi import RoiRule, check_rois, without_expected_changes
-from lineside.daemon.score import anomalous_fraction
-from lineside.daemon.verdict import verdict
+from lineside.daemon.core.preprocess import Geometry
+from lineside.daemon.core.regions import find_regions
+from lineside.daemon.core.roi import RoiRule, check_rois, without_expected_changes
+from lineside.daemon.core.score import anomalous_fraction
+from lineside.daemon.core.verdict import verdict
 from lineside.deploy.manifest import Thresholds
 
 # Model maps are 32x32 of a 128x64 crop at (10, 20): x scales by 4, y by 2.

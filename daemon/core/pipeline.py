@@ -8,16 +8,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lineside.daemon import anomaly_map
-from lineside.daemon.denoise import binarize, remove_small_clusters
-from lineside.daemon.preprocess import Geometry, check_frame, geometry, preprocess
-from lineside.daemon.regions import Region, find_regions
-from lineside.daemon.roi import RoiResult, RoiRule, check_rois, without_expected_changes
-from lineside.daemon.score import SCORES
-from lineside.daemon.verdict import Verdict, verdict
+from lineside.daemon.core import anomaly_map
+from lineside.daemon.core.denoise import binarize, remove_small_clusters
+from lineside.daemon.core.preprocess import Geometry, check_frame, geometry, preprocess
+from lineside.daemon.core.regions import Region, find_regions
+from lineside.daemon.core.roi import RoiResult, RoiRule, check_rois, without_expected_changes
+from lineside.daemon.core.score import SCORES
+from lineside.daemon.core.verdict import Verdict, verdict
 from lineside.deploy.manifest import Manifest
 
 Reconstruct = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A captured camera frame."""
+
+
+    image: np.ndarray
+    ts: float  # wall-clock seconds when captured
+    seq: int  # capture counter, for telling a fresh frame from one already seen
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,9 @@ from pathlib import Path
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from lineside.daemon import topics
 from lineside.daemon.config import ConfigError, Mqtt
-from lineside.daemon.outbox import Outbox
+from lineside.daemon.sinks.outbox import Outbox
+from lineside.deploy import contract
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class Link:
         self.client = self._make_client()
 
     def topic(self, name: str) -> str:
-        return topics.topic(self.cfg.prefix, self.station, name)
+        return contract.topic(self.cfg.prefix, self.station, name)
 
     def _make_client(self) -> paho.Client:
         client = paho.Client(
@@ -121,7 +121,7 @@ class Link:
             return
         self.connected = True
         log.info("connected to the broker")
-        client.subscribe(topics.command_filter(self.cfg.prefix, self.station), qos=1)
+        client.subscribe(contract.command_filter(self.cfg.prefix, self.station), qos=1)
         client.publish(self.topic("status"), b"online", qos=1, retain=True)
         with self._lock:
             retained = list(self._retained.items())
@@ -138,7 +138,7 @@ class Link:
         self._acks.put(mid)
 
     def _on_message(self, client, userdata, message) -> None:
-        name = topics.command_name(self.cfg.prefix, self.station, message.topic)
+        name = contract.command_name(self.cfg.prefix, self.station, message.topic)
         if name is not None:
             self._on_command(name, message.payload)
 

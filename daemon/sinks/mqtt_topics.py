@@ -7,10 +7,9 @@ import time
 
 import cv2
 
-from lineside.daemon import heatmap
-from lineside.daemon.camera import Frame
 from lineside.daemon.config import Heatmap
-from lineside.daemon.pipeline import Inspection
+from lineside.daemon.core import heatmap
+from lineside.daemon.core.pipeline import Frame, Inspection
 from lineside.deploy.bundle import Bundle
 
 PAYLOAD_VERSION = 1

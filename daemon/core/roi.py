@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from lineside.daemon.preprocess import Geometry
+from lineside.daemon.core.preprocess import Geometry
 
 
 class RoiRule(BaseModel):

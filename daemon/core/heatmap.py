@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from lineside.daemon.pipeline import Inspection
-from lineside.daemon.preprocess import Geometry
+from lineside.daemon.core.pipeline import Inspection
+from lineside.daemon.core.preprocess import Geometry
 
 # Map level (1 = twice the pixel threshold) to opacity: clear below a quarter, 0.375 at the
 # threshold itself, at most 0.75 so the part stays visible under the worst anomaly.

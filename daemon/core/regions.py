@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from lineside.daemon.denoise import flagged_box
-from lineside.daemon.preprocess import Geometry
+from lineside.daemon.core.denoise import flagged_box
+from lineside.daemon.core.preprocess import Geometry
 
 
 @dataclass(frozen=True)

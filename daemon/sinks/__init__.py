@@ -1,0 +1,1 @@
+"""Consumers of inspections: each takes finished inspections from the frame loop."""
