@@ -2,8 +2,10 @@
 
 Checks, in order: size, zip sanity, signature against the trusted keys (required when keys are
 configured), file hashes, manifest schema, the model loads, its tensors match the manifest, and
-the self-test scores within tolerance on this box's runtime. Only a bundle that passes all of
-them is written (atomically) as the active one; the one it replaces becomes the previous one.
+the self-test scores within tolerance on this box's runtime. An installed bundle must also be no
+older than the one it replaces (`created_at` in its signed manifest): going back takes a
+rollback. Only a bundle that passes all of them is written (atomically) as the active one; the
+one it replaces becomes the previous one.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from lineside.daemon import selftest
@@ -32,6 +35,21 @@ class Loaded:
     def label(self) -> str:
         m = self.bundle.manifest.model
         return f"{m.name} {m.version}"
+
+    @property
+    def created(self) -> datetime:
+        return created_at(self.bundle)
+
+
+def created_at(b: Bundle) -> datetime:
+    """When the trainer made the bundle (naive times are read as UTC)."""
+    try:
+        when = datetime.fromisoformat(b.manifest.model.created_at)
+    except ValueError:
+        raise BundleError(
+            f"model.created_at {b.manifest.model.created_at!r} is not an ISO 8601 time"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 class BundleStore:
@@ -62,6 +80,16 @@ class BundleStore:
         selftest.run(b, model)
         return Loaded(b, model, data)
 
+    def active_is_newer(self, configured: Path) -> bool:
+        """This box's active bundle was made after the configured one (both readable)."""
+        try:
+            trusted = self._trusted()
+            active = bundles.parse(self.active_path.read_bytes(), trusted, self.max_bytes)
+            other = bundles.parse(Path(configured).read_bytes(), trusted, self.max_bytes)
+            return created_at(active) > created_at(other)
+        except (OSError, BundleError):
+            return False
+
     def startup(self, configured: Path, prefer_active: bool) -> Loaded:
         """The configured bundle, or with `prefer_active` this box's active one when it has one."""
         path = self.active_path if prefer_active and self.active_path.exists() else configured
@@ -77,9 +105,16 @@ class BundleStore:
             self._write_active(loaded.data)
         return loaded
 
-    def install(self, data: bytes) -> Loaded:
+    def install(self, data: bytes, running: Loaded) -> Loaded:
+        """Vet `data` and make it the active bundle, unless it is older than `running`."""
         with self._lock:
             loaded = self.vet(data)
+            if loaded.created < running.created:
+                raise BundleError(
+                    f"{loaded.label} was made {loaded.bundle.manifest.model.created_at}, before "
+                    f"the running {running.label} ({running.bundle.manifest.model.created_at}); "
+                    "going back to an older bundle takes a signed rollback"
+                )
             self._write_active(data)
             return loaded
 

@@ -35,6 +35,7 @@ class Camera:
         self.state = "reconnecting"
         self.captured = 0
         self.dropped = 0  # frames replaced before anyone took them
+        self.errors = 0  # unexpected errors in the capture thread (it goes on after each)
         self.decode_ms: deque[float] = deque(maxlen=1000)  # read + decode time per frame
         self._next_at = 0.0  # when a paced file source may deliver its next frame; 0: not begun
         self._latest: Frame | None = None
@@ -97,7 +98,10 @@ class Camera:
                 if not self.source.loop and self.source.kind in ("video", "folder"):
                     self._set_state("finished")
                     return
-            except SourceGone as exc:
+            except Exception as exc:
+                if not isinstance(exc, SourceGone):
+                    self.errors += 1
+                    log.exception("capture error (%d so far); reconnecting", self.errors)
                 failures += 1
                 fail = failures > self.source.failed_after
                 self._set_state("failed" if fail else "reconnecting")

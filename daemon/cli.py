@@ -6,19 +6,21 @@ import argparse
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from lineside.daemon import bench, config, service
+from lineside.daemon import bench, config, preflight, service
 from lineside.daemon.bundle_store import BundleStore
 from lineside.daemon.core import heatmap
-from lineside.daemon.core.pipeline import inspect_frame
+from lineside.daemon.core.pipeline import Frame, inspect_frame
 from lineside.daemon.core.preprocess import FrameError
 from lineside.daemon.core.roi import RoiRule
 from lineside.daemon.image_files import read_paths
 from lineside.daemon.runtime import ModelError, load_bundle
+from lineside.daemon.sinks.mqtt_topics import inspection_doc
 from lineside.deploy.bundle import BundleError
 
 log = logging.getLogger("lineside.daemon")
@@ -41,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (UsageError, BundleError, ModelError, config.ConfigError) as exc:
         print(f"lineside-daemon: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        # A file the configuration names that the checks could not foresee (a race, a disk).
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"lineside-daemon: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
 
 
@@ -133,7 +140,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     manifest = bundle.manifest
     if args.heatmaps:
         args.heatmaps.mkdir(parents=True, exist_ok=True)
-    model_info = {"name": manifest.model.name, "version": manifest.model.version}
     failures = 0
     for seq, item in enumerate(read_paths(args.paths)):
         line: dict = {"seq": seq, "source": item.source}
@@ -146,8 +152,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             print(f"lineside-daemon: {item.source}: {exc}", file=sys.stderr)
             line["error"] = str(exc)
         else:
-            line |= {"model": model_info, **insp.to_dict()}
-            line["thresholds"] = manifest.thresholds.model_dump()
+            frame = Frame(item.frame, time.time(), seq)
+            line |= inspection_doc(insp, seq, frame, None, bundle, None)
             if args.heatmaps:
                 overlay = heatmap.render(item.frame, insp, manifest.postprocess.pixel_threshold)
                 out = args.heatmaps / f"{seq:05d}_{item.name}.jpg"
@@ -174,6 +180,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     cfg = config.load(args.config)
+    preflight.check(cfg)
     bundle_path = service.resolve_bundle(cfg.model.path)
     store = BundleStore(cfg.model.store, cfg.model.trusted_keys, cfg.model.max_bundle_bytes, 1)
     try:

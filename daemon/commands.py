@@ -1,21 +1,26 @@
 """Commands arriving on `cmd/<name>`: parsed and checked before anything acts on them.
 
 Every command gets a reply on `cmd/reply`, carrying the request's `id` when it had one, so a
-malformed or unknown command is answered rather than silently dropped.
+malformed or unknown command is answered rather than silently dropped. Ids are strings.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from lineside.deploy.contract import COMMANDS
+from lineside.deploy.contract import COMMANDS, MAX_ID_CHARS
 
 MAX_COMMAND_BYTES = 64 * 1024  # bundles (cmd/model) are checked by their own size limit
+SIGNATURE_FIELDS = {"command", "station", "issued_at", "key_id", "signature"}
 
 
 class CommandError(ValueError):
     """A command that cannot be acted on; the message goes back in the reply."""
+
+    def __init__(self, message: str, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.request_id = request_id
 
 
 @dataclass(frozen=True)
@@ -24,50 +29,49 @@ class Command:
     id: str | None
     part_id: str | None = None
     body: bytes = b""
+    doc: dict = field(default_factory=dict, compare=False)  # the parsed JSON, for signatures
 
 
-def _id_of(doc: object) -> str | None:
-    if isinstance(doc, dict) and isinstance(doc.get("id"), str | int):
-        return str(doc["id"])
-    return None
+def _json_object(payload: bytes) -> dict:
+    if not payload.strip():
+        return {}
+    try:
+        doc = json.loads(payload)
+    # Deeply nested arrays raise RecursionError inside json; they are as malformed as any.
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise CommandError("payload is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise CommandError(f"payload must be a JSON object, got {type(doc).__name__}")
+    return doc
+
+
+def _request_id(doc: dict) -> str | None:
+    rid = doc.get("id")
+    if rid is None:
+        return None
+    if not isinstance(rid, str) or not 0 < len(rid) <= MAX_ID_CHARS:
+        raise CommandError(f"'id' must be a string of 1 to {MAX_ID_CHARS} characters")
+    return rid
 
 
 def parse(name: str, payload: bytes) -> Command:
     """Raise CommandError (with `.request_id` when one could be read) for anything malformed."""
     if name not in COMMANDS:
-        raise _error(f"unknown command '{name[:64]}'; known: {', '.join(COMMANDS)}", None)
+        raise CommandError(f"unknown command '{name[:64]}'; known: {', '.join(COMMANDS)}")
     if name == "model":
         return Command(name, None, body=payload)
     if len(payload) > MAX_COMMAND_BYTES:
-        raise _error(f"payload of {len(payload)} bytes is over {MAX_COMMAND_BYTES}", None)
-    doc: object = {}
-    if payload.strip():
-        try:
-            doc = json.loads(payload)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise _error("payload is not valid JSON", None) from None
-    if not isinstance(doc, dict):
-        raise _error(f"payload must be a JSON object, got {type(doc).__name__}", None)
-    request_id = _id_of(doc)
-    if "id" in doc and request_id is None:
-        raise _error("'id' must be a string or an integer", None)
-    unknown = set(doc) - {"id", "part_id"}
+        raise CommandError(f"payload of {len(payload)} bytes is over {MAX_COMMAND_BYTES}")
+    doc = _json_object(payload)
+    request_id = _request_id(doc)
+    allowed = {"id", "part_id"} | (SIGNATURE_FIELDS if name == "rollback" else set())
+    unknown = set(doc) - allowed
     if unknown:
-        raise _error(f"unknown field(s): {', '.join(sorted(map(str, unknown)))[:200]}", request_id)
+        listed = ", ".join(sorted(map(str, unknown)))[:200]
+        raise CommandError(f"unknown field(s): {listed}", request_id)
     part_id = doc.get("part_id")
     if part_id is not None and (not isinstance(part_id, str) or len(part_id) > 256):
-        raise _error("'part_id' must be a string of at most 256 characters", request_id)
+        raise CommandError("'part_id' must be a string of at most 256 characters", request_id)
     if part_id is not None and name != "trigger":
-        raise _error(f"'part_id' is only for trigger, not {name}", request_id)
-    return Command(name, request_id, part_id=part_id)
-
-
-def _error(message: str, request_id: str | None) -> CommandError:
-    err = CommandError(message)
-    err.request_id = request_id
-    return err
-
-
-def reply(command: str, request_id: str | None, ok: bool, **fields) -> bytes:
-    doc = {"id": request_id, "command": command, "ok": ok, **fields}
-    return json.dumps(doc, separators=(",", ":")).encode()
+        raise CommandError(f"'part_id' is only for trigger, not {name}", request_id)
+    return Command(name, request_id, part_id=part_id, doc=doc)

@@ -67,10 +67,26 @@ class ModelSource(_Frozen):
         description="where the daemon keeps its active and previous bundles",
     )
     trusted_keys: Path | None = Field(
-        default=None, description="folder of *.pub keys; when set, bundles must be signed"
+        default=None, description="folder of *.pub keys; bundles and rollbacks must be signed"
+    )
+    allow_unsigned: bool = Field(
+        default=False,
+        description="accept unsigned bundles and rollbacks from anyone on the broker; only "
+        "with this set may trusted_keys be left out",
     )
     max_bundle_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     watch_interval_s: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _signed_unless_told(self) -> ModelSource:
+        if self.trusted_keys is None and not self.allow_unsigned:
+            raise ValueError(
+                "trusted_keys is required (a folder of *.pub keys from lineside-deploy keygen); "
+                "set allow_unsigned: true to accept unsigned bundles from anyone on the broker"
+            )
+        if self.trusted_keys is not None and self.allow_unsigned:
+            raise ValueError("give trusted_keys or allow_unsigned: true, not both")
+        return self
 
 
 class Tls(_Frozen):
@@ -98,6 +114,8 @@ class Mqtt(_Frozen):
     def _one_password_source(self) -> Mqtt:
         if self.password_file and self.password_credential:
             raise ValueError("give password_file or password_credential, not both")
+        if (self.password_file or self.password_credential) and not self.username:
+            raise ValueError("a password needs a username")
         if "#" in self.prefix or "+" in self.prefix:
             raise ValueError(f"prefix may not contain MQTT wildcards: {self.prefix}")
         return self
@@ -161,6 +179,8 @@ def load(path: Path) -> Config:
         text = Path(path).read_text()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (expected YAML in UTF-8)") from None
     return parse(text, str(path))
 
 

@@ -2,6 +2,7 @@
 # Install Lineside on a Debian / Raspberry Pi OS line-side box, or remove it. Idempotent.
 #
 #   sudo deploy/box-install.sh              install or upgrade (venv, unit, config, folders)
+#   sudo deploy/box-install.sh --trust K.pub   the same, and trust bundles signed with K's key
 #   sudo deploy/box-install.sh --uninstall  remove the service and venv; keep config and state
 #   sudo deploy/box-install.sh --purge      remove everything, config and state included
 #
@@ -51,6 +52,14 @@ install_box() {
     fi
     systemctl_do daemon-reload
     systemctl_do enable lineside.service
+    if [ -n "${TRUST:-}" ]; then
+        install -m 0644 "$TRUST" "$CONF_DIR/trusted/$(basename "$TRUST")"
+        say "trusting bundles signed by $(basename "$TRUST")"
+    fi
+    if ! ls "$CONF_DIR/trusted/"*.pub >/dev/null 2>&1; then
+        say "no trusted key yet: the box refuses every bundle until one is in $CONF_DIR/trusted/"
+        say "  (on the maintenance laptop: lineside-deploy keygen --out keys; copy keys/*.pub here)"
+    fi
     say "installed. Check with: $VENV/bin/lineside-daemon check-config $CONF_DIR/lineside.yaml"
 }
 
@@ -69,7 +78,11 @@ uninstall_box() {
 
 case "${1:-}" in
     "") install_box ;;
+    --trust)
+        TRUST=${2:?--trust needs a public key file (NAME.pub from lineside-deploy keygen)}
+        [ -f "$TRUST" ] || { say "$TRUST: no such key file"; exit 2; }
+        install_box ;;
     --uninstall) uninstall_box ;;
     --purge) uninstall_box purge ;;
-    *) say "usage: $0 [--uninstall | --purge]"; exit 2 ;;
+    *) say "usage: $0 [--trust KEY.pub | --uninstall | --purge]"; exit 2 ;;
 esac

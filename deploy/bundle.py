@@ -1,9 +1,11 @@
 """Pack, sign and read `.lsb` bundles: a zip of manifest.json, model.tflite, selftest/ and a
 signature.
 
-Reading checks, in this order: size, zip sanity (no absolute or parent-relative names, bounded
-unpacked size), the signature against trusted keys (required when keys are given), the SHA-256
-of every file the manifest lists, and the manifest schema. Nothing in a bundle is unpickled.
+Reading checks, in this order: size, zip sanity from the directory alone (member count, no
+absolute or parent-relative names, bounded unpacked size), the signature against trusted keys
+(required when keys are given) before any other member is inflated, the members against the
+manifest's list, the SHA-256 of every file, and the manifest schema. Nothing in a bundle is
+unpickled.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +30,20 @@ MANIFEST_NAME = "manifest.json"
 MODEL_NAME = "model.tflite"
 MAX_BUNDLE_BYTES = 256 * 1024 * 1024
 UNPACK_FACTOR = 4  # unpacked size may be at most this multiple of the size limit
+MAX_MEMBERS = 64
+MAX_MANIFEST_BYTES = 1024 * 1024
+MAX_SIGNATURE_BYTES = 4096
+# What a damaged or hostile member raises while being read: a bad CRC or stream, an encrypted
+# entry (RuntimeError), an unknown compression method (NotImplementedError).
+_MEMBER_ERRORS = (
+    zipfile.BadZipFile,
+    OSError,
+    EOFError,
+    ValueError,
+    RuntimeError,
+    NotImplementedError,
+    zlib.error,
+)
 
 
 class BundleError(Exception):
@@ -134,15 +151,21 @@ def parse(
     if len(data) > max_bytes:
         raise BundleError(f"bundle is {len(data)} bytes, over the {max_bytes} limit")
     checks.append(f"size {len(data)} bytes, within {max_bytes}")
-    files = _unzip(data, max_bytes * UNPACK_FACTOR)
-    checks.append(f"zip: {len(files)} files, safe names, unpacked size bounded")
-    if MANIFEST_NAME not in files:
-        raise BundleError(f"no {MANIFEST_NAME} in the bundle")
-    manifest_bytes = files.pop(MANIFEST_NAME)
-    signature = files.pop(signing.SIGNATURE_NAME, None)
-    signed_by = _check_signature(manifest_bytes, signature, trusted, checks)
-    raw = _manifest_json(manifest_bytes)
-    _check_hashes(raw.get("files"), files, checks)
+    with _open_zip(data) as zf:
+        infos = _directory(zf, max_bytes * UNPACK_FACTOR)
+        checks.append(f"zip: {len(infos)} files, safe names, unpacked size bounded")
+        if MANIFEST_NAME not in infos:
+            raise BundleError(f"no {MANIFEST_NAME} in the bundle")
+        manifest_bytes = _member(zf, infos.pop(MANIFEST_NAME), MAX_MANIFEST_BYTES)
+        sig_info = infos.pop(signing.SIGNATURE_NAME, None)
+        signature = _member(zf, sig_info, MAX_SIGNATURE_BYTES) if sig_info else None
+        # Nothing else is inflated before the signature holds: an unsigned bundle costs a box
+        # no more than reading its manifest.
+        signed_by = _check_signature(manifest_bytes, signature, trusted, checks)
+        raw = _manifest_json(manifest_bytes)
+        _check_listed(raw.get("files"), set(infos))
+        files = {name: _member(zf, info, info.file_size) for name, info in infos.items()}
+    _check_hashes(raw["files"], files, checks)
     try:
         manifest = Manifest.model_validate(raw)
     except ValidationError as exc:
@@ -181,24 +204,45 @@ def _manifest_json(manifest_bytes: bytes) -> dict:
     return raw
 
 
-def _unzip(data: bytes, max_unpacked: int) -> dict[str, bytes]:
+def _open_zip(data: bytes) -> zipfile.ZipFile:
     try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+        return zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, *_MEMBER_ERRORS):
         raise BundleError("not a bundle (not a zip file, or truncated)") from None
-    with zf:
-        total = 0
-        for info in zf.infolist():
-            name = info.filename
-            if name.startswith("/") or "\\" in name or ".." in Path(name).parts:
-                raise BundleError(f"unsafe file name in bundle: {name!r}")
-            total += info.file_size
-            if total > max_unpacked:
-                raise BundleError(f"bundle unpacks to more than the size limit ({max_unpacked})")
-        try:
-            return {i.filename: _read_member(zf, i) for i in zf.infolist() if not i.is_dir()}
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-            raise BundleError(f"damaged zip member ({exc})") from None
+
+
+def _directory(zf: zipfile.ZipFile, max_unpacked: int) -> dict[str, zipfile.ZipInfo]:
+    """The members by name, checked from the zip's directory without inflating anything."""
+    infos = [i for i in zf.infolist() if not i.is_dir()]
+    if len(infos) > MAX_MEMBERS:
+        raise BundleError(f"bundle has {len(infos)} files, over the limit of {MAX_MEMBERS}")
+    total = 0
+    for info in infos:
+        name = info.filename
+        if name.startswith("/") or "\\" in name or ".." in Path(name).parts:
+            raise BundleError(f"unsafe file name in bundle: {name!r}")
+        total += info.file_size
+        if total > max_unpacked:
+            raise BundleError(f"bundle unpacks to more than the size limit ({max_unpacked})")
+    named = {i.filename: i for i in infos}
+    if len(named) != len(infos):
+        raise BundleError("bundle has two files with the same name")
+    return named
+
+
+def _member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
+    if info.file_size > limit:
+        raise BundleError(f"{info.filename} is {info.file_size} bytes, over its {limit} limit")
+    try:
+        return _read_member(zf, info)
+    except _MEMBER_ERRORS as exc:
+        raise BundleError(f"damaged zip member {info.filename!r} ({exc})") from None
+
+
+def _unzip(data: bytes, max_unpacked: int) -> dict[str, bytes]:
+    with _open_zip(data) as zf:
+        infos = _directory(zf, max_unpacked)
+        return {name: _member(zf, info, info.file_size) for name, info in infos.items()}
 
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
@@ -210,13 +254,16 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     return data
 
 
-def _check_hashes(listed: object, files: dict[str, bytes], checks: list[str]) -> None:
+def _check_listed(listed: object, present: set[str]) -> None:
     if not isinstance(listed, dict):
         raise BundleError(f"{MANIFEST_NAME}: files: missing or not a mapping")
-    if missing := sorted(set(listed) - set(files)):
+    if missing := sorted(set(listed) - present):
         raise BundleError(f"files listed in the manifest are missing: {', '.join(missing)}")
-    if extra := sorted(set(files) - set(listed)):
+    if extra := sorted(present - set(listed)):
         raise BundleError(f"files not listed in the manifest: {', '.join(extra)}")
+
+
+def _check_hashes(listed: dict, files: dict[str, bytes], checks: list[str]) -> None:
     for name, expected in listed.items():
         if sha256_hex(files[name]) != expected:
             raise BundleError(f"{name}: SHA-256 does not match the manifest")

@@ -112,7 +112,12 @@ def main() -> int:
             {
                 "station": "demo",
                 "source": {"kind": "video", "path": str(args.video)},
-                "model": {"path": str(args.bundle), "store": str(args.out / "bundles")},
+                # The demo's bundle is unsigned and its broker private to this run.
+                "model": {
+                    "path": str(args.bundle),
+                    "store": str(args.out / "bundles"),
+                    "allow_unsigned": True,
+                },
                 "mqtt": {"host": "127.0.0.1", "port": port},
                 "outbox": {"path": str(args.out / "outbox.db")},
                 "stats": {"interval_s": 2},

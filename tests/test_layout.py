@@ -59,7 +59,8 @@ def test_imports_flow_one_way(package):
 def test_the_rooms_are_where_a_newcomer_looks():
     """The tree shows the architecture: core stages, sinks, and the service at the top."""
     core = {p.stem for p in (ROOT / "daemon" / "core").glob("*.py")}
-    assert {"preprocess", "anomaly_map", "denoise", "regions", "score", "verdict", "pipeline"} <= core
+    stages = {"preprocess", "anomaly_map", "denoise", "regions", "score", "verdict", "pipeline"}
+    assert stages <= core
     sinks = {p.stem for p in (ROOT / "daemon" / "sinks").glob("*.py")}
     assert {"outbox", "mqtt", "mqtt_topics"} <= sinks
     assert {"service", "camera", "config", "bundle_store", "cli"} <= DAEMON_TOP

@@ -24,7 +24,6 @@ Reconstruct = Callable[[np.ndarray], np.ndarray]
 class Frame:
     """A captured camera frame."""
 
-
     image: np.ndarray
     ts: float  # wall-clock seconds when captured
     seq: int  # capture counter, for telling a fresh frame from one already seen

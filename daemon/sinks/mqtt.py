@@ -5,6 +5,9 @@
 - Retained state (`score`, `verdict`, `heatmap`, `model`) is remembered and republished after
   every reconnect, so a dashboard that joins late, or a broker that restarted empty, sees it.
 - `connected` is true only after the broker accepted the connection.
+- Commands are handed on as they arrive and never raise into paho's network thread (an exception
+  there ends paho's loop); retained commands are ignored, so a stale one cannot act at every
+  reconnect. The client id is unique per process unless configured.
 - Outbox rows are handed to paho a window at a time, in order, by one sender thread; paho resends
   what is in flight after a reconnect, and each acknowledgement deletes its row. paho calls
   `on_publish` while holding its own lock, so the callback only queues the acknowledgement.
@@ -16,6 +19,8 @@ import contextlib
 import logging
 import os
 import queue
+import secrets
+import sqlite3
 import ssl
 import threading
 import time
@@ -64,6 +69,13 @@ class Link:
         self._acks: queue.SimpleQueue[int | None] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._sender = threading.Thread(target=self._send_loop, name="outbox-sender", daemon=True)
+        self._undeleted: list[int] = []  # acknowledged rows whose delete failed (disk full)
+        self._delete_failing = False
+        self.sender_errors = 0
+        self.ignored_retained = 0
+        self.quick_drops = 0  # disconnects soon after connecting, in a row
+        self._connected_at = 0.0
+        self.client_id = cfg.client_id or f"lineside-{station}-{secrets.token_hex(3)}"
         self.client = self._make_client()
 
     def topic(self, name: str) -> str:
@@ -72,7 +84,7 @@ class Link:
     def _make_client(self) -> paho.Client:
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=self.cfg.client_id or f"lineside-{self.station}",
+            client_id=self.client_id,
             protocol=paho.MQTTv311,
             clean_session=True,
         )
@@ -115,12 +127,19 @@ class Link:
         self.client.disconnect()
         self.client.loop_stop()
 
+    def alive(self) -> bool:
+        """paho's network thread and the outbox sender are running (after `start`)."""
+        # paho keeps its loop thread in a private attribute; there is no public accessor.
+        paho_thread = getattr(self.client, "_thread", None)
+        return bool(paho_thread and paho_thread.is_alive() and self._sender.is_alive())
+
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
             log.warning("broker refused the connection: %s", reason_code)
             return
         self.connected = True
-        log.info("connected to the broker")
+        self._connected_at = time.monotonic()
+        log.info("connected to the broker as %s", self.client_id)
         client.subscribe(contract.command_filter(self.cfg.prefix, self.station), qos=1)
         client.publish(self.topic("status"), b"online", qos=1, retain=True)
         with self._lock:
@@ -132,15 +151,40 @@ class Link:
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if self.connected and not self._stopping.is_set():
             log.warning("disconnected from the broker (%s); retrying", reason_code)
+            self._note_quick_drop()
         self.connected = False
+
+    def _note_quick_drop(self) -> None:
+        """A broker closes the older of two sessions with one client id: repeated drops right
+        after connecting mean another client is using ours."""
+        if time.monotonic() - self._connected_at < 5.0:
+            self.quick_drops += 1
+            if self.quick_drops in (3, 10, 100):
+                log.error(
+                    "the broker dropped us %d times right after connecting: is another client "
+                    "using the client id %r?",
+                    self.quick_drops,
+                    self.client_id,
+                )
+        else:
+            self.quick_drops = 0
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         self._acks.put(mid)
 
     def _on_message(self, client, userdata, message) -> None:
-        name = contract.command_name(self.cfg.prefix, self.station, message.topic)
-        if name is not None:
+        try:
+            name = contract.command_name(self.cfg.prefix, self.station, message.topic)
+            if name is None:
+                return
+            if message.retain:
+                self.ignored_retained += 1
+                if self.ignored_retained in (1, 10, 100) or self.ignored_retained % 1000 == 0:
+                    log.warning("ignoring retained command(s) on cmd/%s", name[:64])
+                return
             self._on_command(name, message.payload)
+        except Exception:
+            log.exception("command on %s not handled", message.topic[:200])
 
     def publish_state(self, name: str, payload: bytes | str, qos: int) -> None:
         """Publish retained state and remember it for the next reconnect."""
@@ -171,21 +215,49 @@ class Link:
             time.sleep(0.05)
 
     def _send_loop(self) -> None:
+        """Supervised: an unexpected error is logged and counted, and the loop goes on."""
         while not self._stopping.is_set():
             try:
-                event = self._acks.get(timeout=0.5)
+                if not self._send_once():
+                    return
+            except Exception:
+                self.sender_errors += 1
+                if self.sender_errors in (1, 10, 100) or self.sender_errors % 1000 == 0:
+                    log.exception("outbox sender error (%d so far); going on", self.sender_errors)
+                self._stopping.wait(0.5)
+
+    def _send_once(self) -> bool:
+        """Take acknowledgements, hand over new rows; False once asked to stop."""
+        try:
+            event = self._acks.get(timeout=0.5)
+        except queue.Empty:
+            event = -1
+        while event is not None:
+            if event >= 0 and (row_id := self._in_flight.pop(event, None)) is not None:
+                self._undeleted.append(row_id)
+            try:
+                event = self._acks.get_nowait()
             except queue.Empty:
-                event = -1
-            while event is not None:
-                if event >= 0 and (row_id := self._in_flight.pop(event, None)) is not None:
-                    self.outbox.delete(row_id)
-                try:
-                    event = self._acks.get_nowait()
-                except queue.Empty:
-                    break
-            if event is None:
+                break
+        self._delete_acknowledged()
+        if event is None:
+            return False
+        self._hand_over()
+        return True
+
+    def _delete_acknowledged(self) -> None:
+        """Delete acknowledged rows; on a full disk they stay listed and are retried later
+        (they are never handed over again: `_handed_up_to` is past them)."""
+        while self._undeleted:
+            try:
+                self.outbox.delete(self._undeleted[0])
+            except sqlite3.Error as exc:
+                if not self._delete_failing:
+                    log.warning("outbox: cannot delete acknowledged rows yet (%s)", exc)
+                self._delete_failing = True
                 return
-            self._hand_over()
+            self._undeleted.pop(0)
+            self._delete_failing = False
 
     def _hand_over(self) -> None:
         """Give paho the next outbox rows, in order, keeping at most a window in flight."""

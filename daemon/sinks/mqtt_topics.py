@@ -1,4 +1,5 @@
-"""What goes out on MQTT: payloads built from inspections, and which heatmaps to send."""
+"""The Lineside topics: every inspection to `inspection` and `verdict` through the outbox, the
+score and heatmaps as retained state. Payloads are built here and nowhere else."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import cv2
 from lineside.daemon.config import Heatmap
 from lineside.daemon.core import heatmap
 from lineside.daemon.core.pipeline import Frame, Inspection
+from lineside.daemon.sinks import Result
+from lineside.daemon.sinks.mqtt import Link
+from lineside.daemon.sinks.outbox import Writer
 from lineside.deploy.bundle import Bundle
-
-PAYLOAD_VERSION = 1
+from lineside.deploy.contract import PAYLOAD_VERSION
 
 
 def json_bytes(doc: dict) -> bytes:
@@ -30,16 +33,17 @@ def model_info(bundle: Bundle) -> dict:
     }
 
 
-def inspection_payload(
+def inspection_doc(
     insp: Inspection,
     seq: int,
     frame: Frame,
     part_id: str | None,
     bundle: Bundle,
-    station: str,
-) -> bytes:
-    """The `inspection` message; its JSON Schema is docs/schemas/inspection.schema.json."""
-    doc = {
+    station: str | None,
+) -> dict:
+    """One inspection as JSON, the same for MQTT and `lineside-daemon inspect`; its JSON Schema
+    is docs/schemas/inspection.schema.json."""
+    return {
         "v": PAYLOAD_VERSION,
         "station": station,
         "seq": seq,
@@ -51,7 +55,18 @@ def inspection_payload(
         "thresholds": bundle.manifest.thresholds.model_dump(),
         **insp.to_dict(),
     }
-    return json_bytes(doc)
+
+
+def inspection_payload(
+    insp: Inspection,
+    seq: int,
+    frame: Frame,
+    part_id: str | None,
+    bundle: Bundle,
+    station: str,
+) -> bytes:
+    """The `inspection` message."""
+    return json_bytes(inspection_doc(insp, seq, frame, part_id, bundle, station))
 
 
 class HeatmapPolicy:
@@ -78,3 +93,33 @@ class HeatmapPolicy:
             size = (self.cfg.width, round(h * self.cfg.width / w))
             overlay = cv2.resize(overlay, size, interpolation=cv2.INTER_AREA)
         return heatmap.encode_jpeg(overlay, self.cfg.quality)
+
+
+class TopicsSink:
+    """`inspection` and `verdict` go through the outbox (never lost); `score` and `heatmap` are
+    retained state, sent when connected."""
+
+    def __init__(self, link: Link, writer: Writer, heatmaps: Heatmap, qos: int) -> None:
+        self.link, self.writer, self.qos = link, writer, qos
+        self.heatmaps = HeatmapPolicy(heatmaps)
+
+    def publish(self, result: Result) -> None:
+        insp, bundle = result.inspection, result.bundle
+        payload = inspection_payload(
+            insp, result.seq, result.frame, result.part_id, bundle, result.station
+        )
+        self.writer.put(
+            [
+                (self.link.topic("inspection"), payload, self.qos, False),
+                (self.link.topic("verdict"), insp.verdict.encode(), self.qos, True),
+            ]
+        )
+        self.link.publish_state("score", f"{insp.score:.6g}", 0)
+        if self.heatmaps.wants(insp.verdict):
+            threshold = bundle.manifest.postprocess.pixel_threshold
+            self.link.publish_state(
+                "heatmap", self.heatmaps.encode(result.frame.image, insp, threshold), 0
+            )
+
+    def close(self) -> None:
+        """The outbox writer and link belong to the connection, which closes them."""

@@ -17,6 +17,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,14 +54,23 @@ class Outbox:
     def __init__(self, path: Path, max_rows: int, max_bytes: int, fsync_each: bool = False):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.max_rows, self.max_bytes = max_rows, max_bytes
+        self.path, self.max_rows, self.max_bytes = path, max_rows, max_bytes
+        self.set_aside: Path | None = None  # where a damaged outbox was moved at start
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL (with WAL) survives a crash of the process; FULL also survives a power cut,
-        # at the price of an fsync per inspection (about 1 ms here, more on an SD card).
-        self._db.execute(f"PRAGMA synchronous={'FULL' if fsync_each else 'NORMAL'}")
-        self._db.executescript(SCHEMA)
+        try:
+            self._db = self._open(path, fsync_each)
+        except sqlite3.DatabaseError as exc:
+            # A restart loop that never inspects is worse than starting over: keep the damaged
+            # file for inspection and begin a fresh outbox.
+            self.set_aside = _move_aside(path)
+            log.error(
+                "outbox %s is damaged (%s): moved to %s, starting a fresh one; messages it "
+                "held were not sent",
+                path,
+                exc,
+                self.set_aside,
+            )
+            self._db = self._open(path, fsync_each)
         # The counter is kept in memory (taking a number must not wait for a write) and
         # persisted with every add and at close.
         self._seq_lock = threading.Lock()
@@ -68,9 +78,30 @@ class Outbox:
             "SELECT value FROM meta WHERE key='next_seq'"
         ).fetchone()
 
+    @staticmethod
+    def _open(path: Path, fsync_each: bool) -> sqlite3.Connection:
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL (with WAL) survives a crash of the process; FULL also survives a power cut,
+            # at the price of an fsync per inspection (about 1 ms here, more on an SD card).
+            db.execute(f"PRAGMA synchronous={'FULL' if fsync_each else 'NORMAL'}")
+            db.executescript(SCHEMA)
+            (check,) = db.execute("PRAGMA quick_check").fetchone()
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"integrity check: {check}")
+            db.execute("SELECT COUNT(*) FROM outbox").fetchone()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
     def close(self) -> None:
         with self._lock:
-            self._save_seq()
+            try:
+                self._save_seq()
+            except sqlite3.Error as exc:
+                log.error("outbox: could not save the sequence counter at close (%s)", exc)
             self._db.close()
 
     def next_seq(self) -> int:
@@ -148,10 +179,17 @@ class Outbox:
 
 
 class Writer:
-    """Stores messages in the outbox on its own thread, then calls `on_written` (a wake-up)."""
+    """Stores messages in the outbox on its own thread, then calls `on_written` (a wake-up).
+
+    A write that fails (a full or broken disk) loses that batch: it is counted in `lost` and
+    logged once per burst of failures, and the thread goes on, so storing resumes by itself when
+    the disk has room again.
+    """
 
     def __init__(self, outbox: Outbox, on_written: Callable[[], None]) -> None:
         self.outbox, self.on_written = outbox, on_written
+        self.lost = 0  # messages that could not be stored
+        self._burst = 0  # messages lost since the last successful write
         self._queue: queue.SimpleQueue[list[Message] | None] = queue.SimpleQueue()
         self._pending = 0  # messages handed in and not yet committed
         self._count_lock = threading.Lock()
@@ -167,6 +205,9 @@ class Writer:
         with self._count_lock:
             return self._pending
 
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def close(self) -> None:
         """Store everything handed in so far, then stop the thread."""
         self._queue.put(None)
@@ -176,16 +217,25 @@ class Writer:
         while True:
             batch, last = self._drain()
             if batch:
-                try:
-                    self.outbox.add(batch)
-                except sqlite3.Error:
-                    # A full or broken disk: say so loudly and keep the frame loop running.
-                    log.exception("outbox write failed; %d message(s) lost", len(batch))
+                self._store(batch)
                 with self._count_lock:
                     self._pending -= len(batch)
                 self.on_written()
             if last:
                 return
+
+    def _store(self, batch: list[Message]) -> None:
+        try:
+            self.outbox.add(batch)
+        except Exception as exc:  # sqlite3.Error on a full disk; anything else is as fatal
+            self.lost += len(batch)
+            if self._burst == 0:
+                log.error("outbox write failed (%s): messages are being lost", exc)
+            self._burst += len(batch)
+            return
+        if self._burst:
+            log.warning("outbox writable again; %d message(s) were lost", self._burst)
+            self._burst = 0
 
     def _drain(self) -> tuple[list[Message], bool]:
         """Everything queued (waiting for the first item); True once close() was called."""
@@ -198,3 +248,13 @@ class Writer:
             except queue.Empty:
                 return batch, False
         return batch, True
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename a damaged database (and its WAL files) to `<name>.damaged-<unix time>`."""
+    target = path.with_name(f"{path.name}.damaged-{int(time.time())}")
+    for suffix in ("", "-wal", "-shm"):
+        src = Path(f"{path}{suffix}")
+        if src.exists():
+            src.rename(Path(f"{target}{suffix}"))
+    return target

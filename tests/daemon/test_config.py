@@ -13,7 +13,7 @@ from lineside.daemon import config
 BASE = {
     "station": "cell-1",
     "source": {"kind": "video", "path": "parts.avi"},
-    "model": {"path": "models/"},
+    "model": {"path": "models/", "trusted_keys": "/etc/lineside/trusted"},
 }
 
 
@@ -53,6 +53,9 @@ BAD = {
         "not both",
     ),
     "wildcard prefix": (_with("mqtt.prefix", "a/#"), "wildcards"),
+    "unsigned by default": (_with("model", {"path": "m/"}), "model: trusted_keys is required"),
+    "keys and unsigned": (_with("model.allow_unsigned", True), "not both"),
+    "password without username": (_with("mqtt.password_file", "pw"), "needs a username"),
     "bad qos": (_with("mqtt.qos", 3), "mqtt.qos: 3"),
     "bad heatmap verdict": (_with("heatmap.verdicts", ["bad"]), "heatmap.verdicts.0: 'bad'"),
     "bad roi": (_with("rois", [{"name": "w", "box": [1, 2], "expect": "present"}]), "rois.0.box"),
@@ -101,7 +104,10 @@ def test_cli_exits_2_with_one_line(tmp_path, command):
 
 def test_check_config_accepts_a_good_file(tmp_path, bundle_path):
     path = tmp_path / "good.yaml"
-    path.write_text(yaml.safe_dump(_with("model.path", str(bundle_path))))
+    doc = _with("model", {"path": str(bundle_path), "allow_unsigned": True})
+    doc["model"]["store"] = str(tmp_path / "store")
+    doc["outbox"] = {"path": str(tmp_path / "outbox.db")}
+    path.write_text(yaml.safe_dump(doc))
     run = subprocess.run(
         [sys.executable, "-m", "lineside.daemon.cli", "check-config", str(path)],
         capture_output=True,

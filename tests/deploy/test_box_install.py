@@ -6,6 +6,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from lineside.deploy import signing
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "deploy" / "box-install.sh"
 
@@ -32,6 +34,7 @@ def test_install_twice_then_uninstall_then_purge(tmp_path):
 
     first = _run(root, systemctl=fake)
     assert first.returncode == 0, first.stdout + first.stderr
+    assert "no trusted key yet" in first.stdout
     config = root / "etc/lineside/lineside.yaml"
     assert config.is_file() and (root / "etc/lineside/trusted").is_dir()
     assert (root / "etc/systemd/system/lineside.service").is_file()
@@ -39,8 +42,11 @@ def test_install_twice_then_uninstall_then_purge(tmp_path):
     assert (root / "opt/lineside/venv/bin/lineside-daemon").is_file()
     config.write_text(config.read_text() + "# edited by the line engineer\n")
 
-    second = _run(root, systemctl=fake)
+    _, public = signing.generate(tmp_path / "keys", "maintenance")
+    second = _run(root, "--trust", str(public), systemctl=fake)
     assert second.returncode == 0, second.stdout + second.stderr
+    assert (root / "etc/lineside/trusted/maintenance.pub").read_bytes() == public.read_bytes()
+    assert "no trusted key yet" not in second.stdout
     assert "keeping the existing" in second.stdout
     assert config.read_text().endswith("# edited by the line engineer\n")
     assert calls.read_text().count("enable lineside.service") == 2

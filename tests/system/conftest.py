@@ -25,8 +25,31 @@ def parts_video(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="session")
+def station_keys(tmp_path_factory):
+    """The maintenance key pair the test stations trust: (private key, trusted folder)."""
+    from lineside.deploy import signing
+
+    folder = tmp_path_factory.mktemp("station-keys")
+    private, public = signing.generate(folder / "keys", "maintenance")
+    trusted = folder / "trusted"
+    trusted.mkdir()
+    (trusted / public.name).write_bytes(public.read_bytes())
+    return signing.load_private(private), trusted
+
+
+@pytest.fixture(scope="session")
+def signed_bundle(bundle_path, station_keys, tmp_path_factory):
+    """The test bundle signed with the stations' trusted key."""
+    from lineside.deploy import bundle as bundles
+
+    path = tmp_path_factory.mktemp("signed") / "flange-signed.lsb"
+    path.write_bytes(bundles.sign(bundle_path.read_bytes(), station_keys[0]))
+    return path
+
+
 @pytest.fixture
-def start_daemon(tmp_path, bundle_path):
+def start_daemon(tmp_path, signed_bundle, station_keys):
     """start_daemon(port, **overrides) -> DaemonProcess; every process is stopped at the end."""
     started: list[DaemonProcess] = []
 
@@ -34,7 +57,11 @@ def start_daemon(tmp_path, bundle_path):
         settings = {
             "station": "cell-1",
             "source": overrides.pop("source"),
-            "model": {"path": str(bundle_path), "store": str(tmp_path / "bundles")},
+            "model": {
+                "path": str(signed_bundle),
+                "store": str(tmp_path / "bundles"),
+                "trusted_keys": str(station_keys[1]),
+            },
             "mqtt": {"host": "127.0.0.1", "port": port, "keepalive_s": 5},
             "stats": {"interval_s": 1},
             "heatmap": {"every_nth_pass": 5},
@@ -44,6 +71,8 @@ def start_daemon(tmp_path, bundle_path):
         settings.update(overrides)
         if "store" not in settings["model"]:
             settings["model"] = {**settings["model"], "store": str(tmp_path / "bundles")}
+        if not {"trusted_keys", "allow_unsigned"} & set(settings["model"]):
+            settings["model"] = {**settings["model"], "trusted_keys": str(station_keys[1])}
         config = write_config(tmp_path / f"{name}.yaml", **settings)
         proc = DaemonProcess(config, tmp_path / f"{name}.log", env=env)
         started.append(proc)

@@ -182,16 +182,22 @@ def test_bad_bundles_refused_good_one_swapped_and_rolled_back(
 
 
 def test_push_to_the_whole_line(tmp_path, broker, start_daemon, parts_video, bundle_path, keys):
-    key, _, _ = keys
+    key, _, trusted = keys
     source = {"kind": "video", "path": str(parts_video), "loop": True, "fps": 2}
     rec = Recorder(broker.port, "lineside/+/status", "line")
+    t1 = tmp_path / "t1.lsb"
+    t1.write_bytes(kit.with_version(bundle_path.read_bytes(), "t1", key))
     for station in ("a", "b", "c"):
         start_daemon(
             broker.port,
             name=station,
             station=station,
             source=source,
-            model={"path": str(bundle_path), "store": str(tmp_path / f"store-{station}")},
+            model={
+                "path": str(t1),
+                "store": str(tmp_path / f"store-{station}"),
+                "trusted_keys": str(trusted),
+            },
             outbox={"path": str(tmp_path / f"outbox-{station}.db")},
         )
     # A station that went away: its last will is retained on the broker.
@@ -204,18 +210,15 @@ def test_push_to_the_whole_line(tmp_path, broker, start_daemon, parts_video, bun
     )
     v9 = tmp_path / "v9.lsb"
     v9.write_bytes(kit.with_version(bundle_path.read_bytes(), "v9", key))
-    t0 = time.monotonic()
     run = _deploy(
         "push", str(v9), "--broker", f"127.0.0.1:{broker.port}", "--all", "--timeout", "60"
     )
-    took = time.monotonic() - t0
     rows = {line.split()[0]: line.split() for line in run.stdout.splitlines()[1:]}
     assert set(rows) == {"a", "b", "c", "d"}, run.stdout
     for station in "abc":
         assert rows[station][1:4] == ["t1", "v9", "ok"], run.stdout
     assert rows["d"][3] == "offline"
     assert run.returncode == 1  # not every station took it
-    assert took < 60
     status = _deploy("status", "--broker", f"127.0.0.1:{broker.port}")
     assert status.returncode == 0
     table = {line.split()[0]: line.split() for line in status.stdout.splitlines()[1:]}

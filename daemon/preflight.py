@@ -1,0 +1,62 @@
+"""Checks of a valid configuration against this box: the files it names can be read and the
+places it writes to can be written. `check-config`, `run` and a reload all call `check`, so what
+`check-config` passes, `run` does not refuse for a file (and a reload never half-starts).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lineside.daemon.config import Config, ConfigError
+from lineside.daemon.sinks.mqtt import read_password
+from lineside.deploy import signing
+
+
+def check(cfg: Config) -> None:
+    """Raise ConfigError naming the key, the path and what is wrong with it."""
+    tls = cfg.mqtt.tls
+    for key in ("ca", "cert", "key"):
+        path = getattr(tls, key) if tls else None
+        if path is not None:
+            _readable(f"mqtt.tls.{key}", path)
+    if cfg.mqtt.username:
+        read_password(cfg.mqtt)
+    if cfg.model.trusted_keys is not None:
+        try:
+            signing.load_trusted(cfg.model.trusted_keys)
+        except signing.SignatureError as exc:
+            raise ConfigError(f"model.trusted_keys: {exc}") from None
+    _writable_file("outbox.path", cfg.outbox.path)
+    _writable_dir("model.store", cfg.model.store)
+
+
+def _readable(key: str, path: Path) -> None:
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{key}: {path}: cannot read ({exc.strerror})") from None
+
+
+def _writable_dir(key: str, path: Path) -> None:
+    """`path` is a writable folder, or can be made as one under a writable folder."""
+    path = Path(path)
+    existing = path
+    while not existing.exists():
+        if existing.is_symlink() or existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{key}: {path}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{key}: {path}: {existing} is not writable")
+
+
+def _writable_file(key: str, path: Path) -> None:
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{key}: {path} is a folder, not a file")
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        raise ConfigError(f"{key}: {path} is not readable and writable")
+    _writable_dir(key, path.parent)

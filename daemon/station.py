@@ -1,0 +1,179 @@
+"""One configuration running: every part a station needs, built whole before anything starts.
+
+Parts: the trigger, the camera, the model swap, the command control, the sinks and, for a model
+folder, its watch. `start` starts them, `close` stops them in the reverse order; the frame loop
+in `service` drives them. Nothing is filled in from outside after construction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import OrderedDict
+from pathlib import Path
+
+from lineside.daemon import stats, triggers
+from lineside.daemon.bundle_store import BundleStore, Loaded
+from lineside.daemon.camera import Camera
+from lineside.daemon.config import Config
+from lineside.daemon.connection import Connection
+from lineside.daemon.control import Control
+from lineside.daemon.core.pipeline import inspect_frame
+from lineside.daemon.core.preprocess import FrameError
+from lineside.daemon.model_watch import FolderWatch
+from lineside.daemon.sinks import Result, Sink
+from lineside.daemon.sinks.mqtt_topics import TopicsSink, json_bytes, model_info
+from lineside.daemon.swap import Job, ModelSwap
+
+log = logging.getLogger(__name__)
+
+
+class Station:
+    def __init__(
+        self,
+        cfg: Config,
+        conn: Connection,
+        store: BundleStore,
+        active: Loaded,
+        signals,
+        seen: OrderedDict,
+    ) -> None:
+        self.cfg, self.conn, self.signals = cfg, conn, signals
+        self.counters = stats.Counters()
+        self.turn = triggers.make(cfg.trigger)
+        self.camera = Camera(cfg.source)
+        self.swap = ModelSwap(store, active, conn.reply)
+        self.control = Control(
+            cfg.station,
+            conn.inbox,
+            self.turn,
+            self.swap,
+            cfg.model.trusted_keys,
+            signals.remote_reload,
+            conn.reply,
+            seen,
+        )
+        self.sinks: list[Sink] = [
+            TopicsSink(conn.link, conn.writer, cfg.heatmap, cfg.mqtt.qos),
+        ]
+        self.watch = self._folder_watch(store) if Path(cfg.model.path).is_dir() else None
+
+    def _folder_watch(self, store: BundleStore) -> FolderWatch:
+        return FolderWatch(
+            self.cfg.model.path,
+            self.cfg.model.watch_interval_s,
+            lambda path, data: self.swap.submit(Job("model", path.name, None, data)),
+            newer_than_ns=store.active_path.stat().st_mtime_ns,
+        )
+
+    @property
+    def active(self) -> Loaded:
+        return self.swap.active
+
+    def start(self, stack: contextlib.ExitStack) -> None:
+        """Start every part; `stack` stops them in the reverse order."""
+        for part in (self.swap, self.camera, self.watch, self.control):
+            if part is not None:
+                part.start()
+                stack.callback(part.stop)
+        for sink in self.sinks:
+            stack.callback(sink.close)
+        self.publish_model()
+        m = self.active.bundle.manifest.model
+        log.info(
+            "station %s running: %s source, %s trigger, model %s %s on %s",
+            self.cfg.station,
+            self.cfg.source.kind,
+            self.cfg.trigger.mode,
+            m.name,
+            m.version,
+            self.active.model.runtime,
+        )
+
+    def alive(self) -> str | None:
+        """The name of a part whose thread died, or None when all run."""
+        if not self.conn.alive():
+            return "mqtt link or outbox writer"
+        if not self.swap.alive():
+            return "install worker"
+        if not self.control.alive():
+            return "command control"
+        return None
+
+    def publish_model(self) -> None:
+        self.conn.link.publish_state("model", json_bytes(model_info(self.active.bundle)), 1)
+
+    def take_swap(self) -> None:
+        if self.swap.take_pending() is not None:
+            self.publish_model()
+
+    def inspect(self, req: triggers.Request) -> str:
+        """One request: 'inspected', 'refused' (a frame unlike the training set) or 'none'."""
+        wait = self.cfg.trigger.frame_timeout_s if req.id or req.at else 0.5
+        frame = self.camera.next_frame(timeout=wait, newer_than=req.at)
+        if frame is None:
+            if req.id is not None or req.part_id is not None:
+                self.conn.reply("trigger", req.id, ok=False, error="no fresh frame from the camera")
+            return "none"
+        active = self.active
+        try:
+            insp = inspect_frame(
+                frame.image, active.bundle.manifest, active.model.reconstruct, self.cfg.rois
+            )
+        except FrameError as exc:
+            self._refused(str(exc), req)
+            return "refused"
+        seq = self.conn.outbox.next_seq()
+        result = Result(seq, frame, insp, req.part_id, active.bundle, self.cfg.station)
+        for sink in self.sinks:
+            sink.publish(result)
+        self.counters.inspection(sum(insp.latency_ms.values()))
+        if req.id is not None:
+            self.conn.reply(
+                "trigger",
+                req.id,
+                ok=True,
+                seq=seq,
+                part_id=req.part_id,
+                verdict=insp.verdict,
+                score=insp.score,
+            )
+        return "inspected"
+
+    def _refused(self, reason: str, req: triggers.Request) -> None:
+        """A camera that sends frames the model cannot take (resolution or channels changed):
+        counted, reported as a camera fault in `stats`, logged when it starts and now and then."""
+        new_fault = self.counters.frame_fault is None
+        self.counters.refusal(reason)
+        n = self.counters.frame_errors
+        if new_fault or n in (10, 100) or n % 1000 == 0:
+            log.error("camera fault: frame refused (%d so far): %s", n, reason)
+        if req.id is not None:
+            self.conn.reply("trigger", req.id, ok=False, error=reason)
+
+    def stats(self) -> dict:
+        c, cam, conn = self.counters, self.camera, self.conn
+        m = self.active.bundle.manifest.model
+        lost = conn.writer.lost
+        extra = {
+            "dropped_frames": cam.dropped,
+            "outbox_depth": conn.outbox.depth() + conn.writer.pending(),
+            "outbox_dropped": conn.outbox.dropped() + lost,
+            "outbox_lost": lost,
+            "mqtt_connected": conn.link.connected,
+            "camera": "fault" if c.frame_fault else cam.state,
+            "camera_fault": c.frame_fault,
+            "commands_dropped": conn.inbox.dropped,
+            "retained_commands_ignored": conn.link.ignored_retained,
+            "thread_errors": conn.link.sender_errors + self.control.errors + cam.errors,
+            "runtime": self.active.model.runtime,
+            "model": {"name": m.name, "version": m.version},
+        }
+        return stats.snapshot(c, cam.captured, extra)
+
+    def publish_stats(self, notifier) -> None:
+        doc = self.stats()
+        line = stats.summary(doc)
+        log.info("stats: %s", line)
+        notifier.status(line)
+        self.conn.link.publish_now("stats", json_bytes(doc), 0)

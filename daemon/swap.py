@@ -1,0 +1,138 @@
+"""Model swapping: new bundles are vetted off the frame thread and take over between frames.
+
+Installs and rollbacks run one at a time on the `install` thread, behind a queue of two: a flood
+of pushes is answered `busy`, never piled up in memory. A bundle that passes every check waits as
+`pending` until the frame loop takes it, so the new model serves whole frames or none.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lineside.daemon.bundle_store import BundleStore, Loaded
+from lineside.daemon.runtime import ModelError
+from lineside.deploy.bundle import BundleError, sha256_hex
+
+log = logging.getLogger(__name__)
+
+Reply = Callable[..., None]  # reply(command, request_id, ok, **fields)
+QUEUE_SIZE = 2
+
+
+@dataclass(frozen=True)
+class Job:
+    command: str  # "model" or "rollback"
+    origin: str  # "mqtt" or the file name dropped in the model folder
+    request_id: str | None = None
+    data: bytes = b""
+
+
+@dataclass(frozen=True)
+class Swap:
+    loaded: Loaded
+    job: Job
+    sha256: str | None
+
+
+class ModelSwap:
+    def __init__(self, store: BundleStore, active: Loaded, reply: Reply) -> None:
+        self.store, self.active, self.reply = store, active, reply
+        self._pending: Swap | None = None
+        self._lock = threading.Lock()
+        self._jobs: queue.Queue[Job | None] = queue.Queue(maxsize=QUEUE_SIZE)
+        self._thread = threading.Thread(target=self._run, name="install", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finish the job in hand; jobs still queued are dropped (their senders see no reply)."""
+        while True:
+            try:
+                self._jobs.get_nowait()
+            except queue.Empty:
+                break
+        self._jobs.put(None)
+        self._thread.join(timeout=30)
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def submit(self, job: Job) -> bool:
+        """Queue a job; False (and a `busy` reply for MQTT jobs) when two are already waiting."""
+        try:
+            self._jobs.put_nowait(job)
+            return True
+        except queue.Full:
+            log.warning("%s from %s refused: busy with earlier bundles", job.command, job.origin)
+            if job.origin == "mqtt":
+                self.reply(job.command, job.request_id, ok=False, error="busy: try again later")
+            return False
+
+    def take_pending(self) -> Swap | None:
+        """Called by the frame loop between frames: the swap to make, if any (made active)."""
+        with self._lock:
+            swap, self._pending = self._pending, None
+        if swap is not None:
+            previous, self.active = self.active, swap.loaded
+            log.info(
+                "%s: now serving %s (was %s)", swap.job.command, swap.loaded.label, previous.label
+            )
+            if swap.job.origin == "mqtt":
+                extra = {"sha256": swap.sha256} if swap.sha256 else {}
+                self.reply(
+                    swap.job.command,
+                    swap.job.request_id,
+                    ok=True,
+                    message=f"now serving {swap.loaded.label}",
+                    model=name_version(swap.loaded),
+                    previous=name_version(previous),
+                    **extra,
+                )
+        return swap
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                self._do(job)
+            except Exception as exc:
+                # Whatever went wrong, the sender hears of it and the thread stays up.
+                log.exception("%s from %s failed", job.command, job.origin)
+                self._refused(job, f"internal error: {exc}"[:300])
+
+    def _do(self, job: Job) -> None:
+        sha = sha256_hex(job.data) if job.command == "model" else None
+        with self._lock:
+            running = self._pending.loaded if self._pending else self.active
+        try:
+            if job.command == "model":
+                loaded = self.store.install(job.data, running)
+            else:
+                loaded = self.store.rollback()
+        except (BundleError, ModelError, OSError) as exc:
+            reason = f"cannot write the bundle ({exc})" if isinstance(exc, OSError) else str(exc)
+            self._refused(job, reason, sha)
+            return
+        with self._lock:
+            self._pending = Swap(loaded, job, sha)
+
+    def _refused(self, job: Job, reason: str, sha: str | None = None) -> None:
+        log.warning(
+            "%s from %s refused, %s keeps serving: %s",
+            job.command,
+            job.origin,
+            self.active.label,
+            reason,
+        )
+        if job.origin == "mqtt":
+            extra = {"sha256": sha} if sha else {}
+            self.reply(job.command, job.request_id, ok=False, error=reason, **extra)
+
+
+def name_version(loaded: Loaded) -> dict:
+    m = loaded.bundle.manifest.model
+    return {"name": m.name, "version": m.version}
