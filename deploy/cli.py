@@ -55,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("bundle", type=Path)
         p.add_argument("--broker", type=_broker, required=True, metavar="HOST:PORT")
         p.add_argument("--prefix", default="lineside")
+        _connection_options(p)
+        if name == "rollback":
+            p.add_argument(
+                "--key",
+                type=Path,
+                help="private key that signs the rollback (stations with trusted keys need it)",
+            )
         if name != "status":
             who = p.add_mutually_exclusive_group(required=True)
             who.add_argument("--station")
@@ -64,6 +71,20 @@ def _parser() -> argparse.ArgumentParser:
             func={"push": cmd_push, "rollback": cmd_rollback, "status": cmd_status}[name]
         )
     return parser
+
+
+def _connection_options(p: argparse.ArgumentParser) -> None:
+    """The daemon's connection options: TLS and a broker account, the password from a file."""
+    p.add_argument("--tls-ca", type=Path, metavar="FILE", help="CA certificate: connect with TLS")
+    p.add_argument("--tls-cert", type=Path, metavar="FILE", help="client certificate (TLS)")
+    p.add_argument("--tls-key", type=Path, metavar="FILE", help="client certificate's key (TLS)")
+    p.add_argument("--username", help="broker account")
+    p.add_argument(
+        "--password-file",
+        type=Path,
+        metavar="FILE",
+        help="file holding the account's password (never on the command line)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,7 +177,14 @@ def _summary(path: Path, b: bundles.Bundle) -> None:
 def _on_line(args: argparse.Namespace, action) -> list[dict]:
     """Run `action(line)` on a short MQTT session with the broker, closing it afterwards."""
     host, port = args.broker
-    line = push.Line(host, port, args.prefix)
+    options = push.Connect(
+        tls_ca=args.tls_ca,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        username=args.username,
+        password_file=args.password_file,
+    )
+    line = push.Line(host, port, args.prefix, connect=options)
     try:
         return action(line)
     finally:
@@ -179,7 +207,8 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     station = None if args.all else args.station
-    return _report(_on_line(args, lambda line: push.rollback(line, station, args.timeout)))
+    key = signing.load_private(args.key) if args.key else None
+    return _report(_on_line(args, lambda line: push.rollback(line, station, args.timeout, key)))
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -8,13 +8,18 @@ station whose status is not `online` is reported as such, never waited for.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import paho.mqtt.client as paho
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
+
+from lineside.deploy import contract
 
 
 class PushError(Exception):
@@ -29,36 +34,91 @@ class StationState:
     reply: dict | None = None
 
 
+@dataclass(frozen=True)
+class Connect:
+    """How to reach the broker: the same options the daemon has."""
+
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    username: str | None = None
+    password_file: Path | None = None
+
+    def apply(self, client: paho.Client) -> None:
+        if self.password_file and not self.username:
+            raise PushError("--password-file needs --username")
+        if self.username:
+            password = None
+            if self.password_file:
+                try:
+                    password = self.password_file.read_text().strip()
+                except OSError as exc:
+                    raise PushError(f"{self.password_file}: cannot read ({exc.strerror})") from None
+            client.username_pw_set(self.username, password)
+        if self.tls_ca or self.tls_cert:
+            try:
+                client.tls_set(
+                    ca_certs=str(self.tls_ca) if self.tls_ca else None,
+                    certfile=str(self.tls_cert) if self.tls_cert else None,
+                    keyfile=str(self.tls_key) if self.tls_key else None,
+                    tls_version=ssl.PROTOCOL_TLS_CLIENT,
+                )
+            except (OSError, ssl.SSLError) as exc:
+                raise PushError(f"TLS files: {exc}") from None
+
+
 class Line:
     """A short-lived MQTT session that watches every station under a prefix."""
 
-    def __init__(self, host: str, port: int, prefix: str = "lineside", settle_s: float = 1.0):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        prefix: str = "lineside",
+        settle_s: float = 1.0,
+        connect: Connect | None = None,
+    ):
         self.prefix = prefix
         self.stations: dict[str, StationState] = {}
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
+        self._refused: str | None = None
+        self._connected = threading.Event()
         self.client = paho.Client(
             CallbackAPIVersion.VERSION2, client_id=f"lineside-deploy-{uuid.uuid4().hex[:8]}"
         )
+        (connect or Connect()).apply(self.client)
         self.client.on_message = self._on_message
+        self.client.on_connect = self._on_connect
         try:
             self.client.connect(host, port, keepalive=30)
-        except OSError as exc:
+        except (OSError, ssl.SSLError) as exc:
             raise PushError(f"cannot reach the broker at {host}:{port} ({exc})") from None
         self.client.loop_start()
-        for name in ("status", "model", "cmd/reply"):
+        if not self._connected.wait(10) or self._refused:
+            self.close()
+            raise PushError(
+                f"the broker at {host}:{port} refused the connection ({self._refused or 'timeout'})"
+            )
+        for name in ("status", "model", contract.REPLY):
             self.client.subscribe(f"{prefix}/+/{name}", qos=1)
         time.sleep(settle_s)  # retained messages arrive right after subscribing
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            self._refused = str(reason_code)
+        self._connected.set()
 
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
 
     def _on_message(self, client, userdata, msg) -> None:
-        parts = msg.topic.split("/")
-        station, kind = parts[-2], parts[-1]
-        if parts[-2] == "cmd":
-            station, kind = parts[-3], "reply"
+        found = contract.station_of(self.prefix, msg.topic)
+        if found is None:
+            return
+        station, kind = found
+        kind = "reply" if kind == contract.REPLY else kind
         with self._cond:
             state = self.stations.setdefault(station, StationState(station))
             try:
@@ -77,7 +137,9 @@ class Line:
     def send(self, station: str, command: str, payload: bytes) -> None:
         with self._cond:
             self.stations.setdefault(station, StationState(station)).reply = None
-        info = self.client.publish(f"{self.prefix}/{station}/cmd/{command}", payload, qos=1)
+        info = self.client.publish(
+            contract.command_topic(self.prefix, station, command), payload, qos=1
+        )
         info.wait_for_publish(timeout=30)
 
     def wait_replies(self, stations: list[str], matches, timeout_s: float) -> None:
@@ -132,14 +194,20 @@ def push(
     return [_row(line.stations[s], old[s], s in online, "model") for s in targets]
 
 
-def rollback(line: Line, station: str | None, timeout_s: float) -> list[dict]:
+def rollback(
+    line: Line, station: str | None, timeout_s: float, key: Ed25519PrivateKey | None = None
+) -> list[dict]:
+    """Ask stations to go back to their previous bundle; signed when given a key."""
     targets = _targets(line, station)
     with line._lock:
         old = {s: line.stations.setdefault(s, StationState(s)).model for s in targets}
     online = [s for s in targets if line.stations[s].status == "online"]
     request = uuid.uuid4().hex[:12]
     for s in online:
-        line.send(s, "rollback", json.dumps({"id": request}).encode())
+        doc = {"id": request}
+        if key is not None:
+            doc = contract.sign_command("rollback", s, request, time.time(), key)
+        line.send(s, "rollback", json.dumps(doc).encode())
     line.wait_replies(online, lambda r: r.get("id") == request, timeout_s)
     return [_row(line.stations[s], old[s], s in online, "model") for s in targets]
 

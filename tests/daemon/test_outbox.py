@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lineside.daemon.sinks.outbox import Outbox, Writer
@@ -69,3 +71,24 @@ def test_sequence_numbers_taken_while_writing_persist(tmp_path):
     writer.close()
     box.close()
     assert Outbox(tmp_path / "o.db", max_rows=100, max_bytes=100_000).next_seq() == 5
+
+
+@pytest.mark.parametrize("damage", ["random bytes", "truncated to 60%"])
+def test_a_damaged_outbox_is_moved_aside_and_a_fresh_one_started(tmp_path, damage):
+    path = tmp_path / "outbox.db"
+    box = Outbox(path, max_rows=1000, max_bytes=10_000_000)
+    box.add([("t", bytes(200), 1, False)] * 200)
+    box.close()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    if damage == "random bytes":
+        path.write_bytes(np.random.default_rng(1).bytes(path.stat().st_size))
+    else:
+        data = path.read_bytes()
+        path.write_bytes(data[: int(len(data) * 0.6)])
+    fresh = Outbox(path, max_rows=1000, max_bytes=10_000_000)
+    assert fresh.set_aside is not None and fresh.set_aside.exists()
+    assert fresh.depth() == 0
+    fresh.add([("t", b"x", 1, False)])
+    assert fresh.depth() == 1
+    fresh.close()

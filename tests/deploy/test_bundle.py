@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import tracemalloc
 import zipfile
 
 import pytest
@@ -116,3 +117,55 @@ def test_write_atomic_replaces_whole_file_and_leaves_no_temporaries(tmp_path):
     bundles.write_atomic(target, b"new contents")
     assert target.read_bytes() == b"new contents"
     assert [p.name for p in target.parent.iterdir()] == ["m.lsb"]
+
+
+def _zip_of(members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=compression) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_an_unsigned_bundle_is_refused_before_its_members_are_inflated():
+    """A keyless client cannot make a box inflate a big member: the signature comes first."""
+    manifest = json.dumps({"files": {"model.tflite": "0" * 64}}).encode()
+    data = _zip_of({"manifest.json": manifest, "model.tflite": b"\0" * 40_000_000})
+    assert len(data) < 100_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(bundles.BundleError, match="not signed"):
+            bundles.parse(data, trusted={}, max_bytes=64 * 1024 * 1024)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000, f"{peak} bytes allocated while refusing"
+
+
+def test_too_many_members_are_refused_from_the_directory():
+    data = _zip_of({f"f{i}": b"" for i in range(bundles.MAX_MEMBERS + 1)})
+    with pytest.raises(bundles.BundleError, match="over the limit"):
+        bundles.parse(data)
+
+
+@pytest.mark.parametrize(
+    "member,field,value",
+    [("manifest.json", "flag_bits", 0x1), ("model.tflite", "compress_type", 99)],
+    ids=["encrypted manifest", "compression method 99"],
+)
+def test_unreadable_members_are_a_bundle_error(member, field, value):
+    manifest = json.dumps({"files": {"model.tflite": "0" * 64}}).encode()
+    data = bytearray(
+        _zip_of({"manifest.json": manifest, "model.tflite": b"x" * 100}, zipfile.ZIP_STORED)
+    )
+    name = member.encode()
+    offsets = {"flag_bits": (6, 8), "compress_type": (8, 10)}[field]
+    for sig, offset in zip((b"PK\x03\x04", b"PK\x01\x02"), offsets, strict=True):
+        at = data.find(sig)
+        while at != -1:
+            start = at + (30 if sig == b"PK\x03\x04" else 46)
+            if data[start : start + len(name)] == name:
+                data[at + offset : at + offset + 2] = value.to_bytes(2, "little")
+            at = data.find(sig, at + 4)
+    with pytest.raises(bundles.BundleError, match="damaged zip member"):
+        bundles.parse(bytes(data))

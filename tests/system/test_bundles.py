@@ -163,7 +163,17 @@ def test_bad_bundles_refused_good_one_swapped_and_rolled_back(
     assert model["version"] == "v2"
 
     # Rollback returns to v1.
-    run = _deploy("rollback", "--broker", f"127.0.0.1:{broker.port}", "--station", "cell-1")
+    keyless = _deploy("rollback", "--broker", f"127.0.0.1:{broker.port}", "--station", "cell-1")
+    assert keyless.returncode == 1 and "needs a signature" in keyless.stdout
+    run = _deploy(
+        "rollback",
+        "--broker",
+        f"127.0.0.1:{broker.port}",
+        "--station",
+        "cell-1",
+        "--key",
+        str(tmp_path / "keys" / "maintenance.key"),
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     rec.wait_for(lambda: _versions(rec)[-1][1] == "v1", 20, "inspections by v1 again")
 
