@@ -85,10 +85,10 @@ def run(config_path: Path, exit_at_end: bool = False) -> int:
     store, active = open_store(cfg)
     notifier, inbox, seen = Notifier(), Inbox(), OrderedDict()
     conn = Connection.open(cfg, inbox)
-    final = "stopped"
+    final, station = "stopped", None
     try:
         while True:
-            station = Station(cfg, conn, store, active, signals, seen)
+            station = Station(cfg, conn, store, active, signals, seen, replaced=station)
             conn.start()
             outcome = _run_station(station, notifier, exit_at_end)
             if outcome == "fault":

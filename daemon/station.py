@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -37,10 +38,13 @@ class Station:
         active: Loaded,
         signals,
         seen: OrderedDict,
+        replaced: Station | None = None,
     ) -> None:
         self.cfg, self.conn, self.signals = cfg, conn, signals
         self.counters = stats.Counters()
         self.turn = triggers.make(cfg.trigger)
+        if replaced is not None:
+            self._take_triggers(replaced)
         self.camera = Camera(cfg.source)
         self.swap = ModelSwap(store, active, conn.reply)
         self.control = Control(
@@ -57,6 +61,17 @@ class Station:
             TopicsSink(conn.link, conn.writer, cfg.heatmap, cfg.mqtt.qos),
         ]
         self.watch = self._folder_watch(store) if Path(cfg.model.path).is_dir() else None
+
+    def _take_triggers(self, replaced: Station) -> None:
+        """Triggers that waited through a reload are inspected by the new station, or answered."""
+        old = replaced.turn
+        if not isinstance(old, triggers.OnCommand):
+            return
+        if isinstance(self.turn, triggers.OnCommand):
+            self.turn.take_over(old)
+            return
+        while (req := old.wait(threading.Event(), 0)) is not None:
+            self.conn.reply("trigger", req.id, ok=False, error="trigger mode is not 'mqtt'")
 
     def _folder_watch(self, store: BundleStore) -> FolderWatch:
         return FolderWatch(

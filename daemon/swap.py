@@ -41,7 +41,7 @@ class Swap:
 class ModelSwap:
     def __init__(self, store: BundleStore, active: Loaded, reply: Reply) -> None:
         self.store, self.active, self.reply = store, active, reply
-        self._pending: Swap | None = None
+        self._pending: list[Swap] = []  # in the order they passed; each is answered
         self._lock = threading.Lock()
         self._jobs: queue.Queue[Job | None] = queue.Queue(maxsize=QUEUE_SIZE)
         self._thread = threading.Thread(target=self._run, name="install", daemon=True)
@@ -74,10 +74,11 @@ class ModelSwap:
             return False
 
     def take_pending(self) -> Swap | None:
-        """Called by the frame loop between frames: the swap to make, if any (made active)."""
+        """Called by the frame loop between frames: make the waiting swaps, in order, answering
+        each; returns the last (now active), or None when none waited."""
         with self._lock:
-            swap, self._pending = self._pending, None
-        if swap is not None:
+            swaps, self._pending = self._pending, []
+        for swap in swaps:
             previous, self.active = self.active, swap.loaded
             log.info(
                 "%s: now serving %s (was %s)", swap.job.command, swap.loaded.label, previous.label
@@ -93,7 +94,7 @@ class ModelSwap:
                     previous=name_version(previous),
                     **extra,
                 )
-        return swap
+        return swaps[-1] if swaps else None
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
@@ -107,7 +108,7 @@ class ModelSwap:
     def _do(self, job: Job) -> None:
         sha = sha256_hex(job.data) if job.command == "model" else None
         with self._lock:
-            running = self._pending.loaded if self._pending else self.active
+            running = self._pending[-1].loaded if self._pending else self.active
         try:
             if job.command == "model":
                 loaded = self.store.install(job.data, running)
@@ -118,7 +119,7 @@ class ModelSwap:
             self._refused(job, reason, sha)
             return
         with self._lock:
-            self._pending = Swap(loaded, job, sha)
+            self._pending.append(Swap(loaded, job, sha))
 
     def _refused(self, job: Job, reason: str, sha: str | None = None) -> None:
         log.warning(

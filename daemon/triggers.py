@@ -70,6 +70,14 @@ class OnCommand:
         except queue.Empty:
             return None
 
+    def take_over(self, earlier: OnCommand) -> None:
+        """Requests still waiting in the queue of the station this one replaces (a reload)."""
+        while True:
+            try:
+                self.push(earlier.requests.get_nowait())
+            except queue.Empty:
+                return
+
 
 def make(cfg: Trigger) -> Continuous | Interval | OnCommand:
     if cfg.mode == "continuous":
