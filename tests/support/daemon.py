@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,6 +11,11 @@ import time
 from pathlib import Path
 
 import yaml
+
+UNIT = Path(__file__).resolve().parents[2] / "systemd" / "lineside.service"
+# The shipped unit's TimeoutStopSec: past it systemd kills the daemon mid-flush. A clean stop
+# takes about a second; the contract is only that it ends before this.
+STOP_LIMIT_S = float(re.search(r"^TimeoutStopSec=(\d+)", UNIT.read_text(), re.M).group(1))
 
 
 def write_config(path: Path, **settings) -> Path:

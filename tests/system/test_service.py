@@ -11,6 +11,7 @@ import cv2
 import jsonschema
 import numpy as np
 
+from tests.support.daemon import STOP_LIMIT_S
 from tests.support.mqtt_client import Recorder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,7 +68,7 @@ def test_every_topic_of_the_contract(broker, start_daemon, parts_video):
     assert not [m for m in late.messages if m.retain and m.topic.endswith(("inspection", "stats"))]
 
     status, took = daemon.terminate()
-    assert status == 0 and took < 5
+    assert status == 0 and took < STOP_LIMIT_S
     live.wait_for(lambda: live.on("status")[-1].payload == b"stopped", 5, "status stopped")
     late.close()
     live.close()
@@ -166,7 +167,8 @@ def test_systemd_notify_ready_watchdog_and_stopping(tmp_path, broker, start_daem
     pings = 0
     while time.monotonic() - t0 < 3:
         pings += sock.recv(4096) == b"WATCHDOG=1"
-    assert 4 <= pings <= 8  # every half second, not every frame
+    # Every half second (6 in 3 s), not every frame (30); bounds far from both for a busy box.
+    assert 2 <= pings <= 15
     assert daemon.terminate()[0] == 0
     sock.settimeout(2)
     rest = []
