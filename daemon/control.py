@@ -21,13 +21,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
-from lineside.daemon import commands, triggers
-from lineside.daemon.swap import Job, ModelSwap
+from lineside.daemon import commands, triggers, worth_logging
+from lineside.daemon.swap import Job, ModelSwap, Reply
 from lineside.deploy import contract, signing
 
 log = logging.getLogger(__name__)
 
-Reply = Callable[..., None]
 INBOX_SIZE = 1000
 REMEMBERED_IDS = 10_000  # signed request ids seen, so each signed command acts once
 
@@ -44,7 +43,7 @@ class Inbox:
             self._queue.put_nowait((name, payload))
         except queue.Full:
             self.dropped += 1
-            if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
+            if worth_logging(self.dropped):
                 log.warning("command inbox full: %d command(s) dropped", self.dropped)
 
     def get(self, timeout: float) -> tuple[str, bytes] | None:

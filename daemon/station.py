@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from lineside.daemon import stats, triggers
+from lineside.daemon import stats, triggers, worth_logging
 from lineside.daemon.bundle_store import BundleStore, Loaded
 from lineside.daemon.camera import Camera
 from lineside.daemon.config import Config
@@ -64,14 +63,13 @@ class Station:
 
     def _take_triggers(self, replaced: Station) -> None:
         """Triggers that waited through a reload are inspected by the new station, or answered."""
-        old = replaced.turn
-        if not isinstance(old, triggers.OnCommand):
+        if not isinstance(replaced.turn, triggers.OnCommand):
             return
-        if isinstance(self.turn, triggers.OnCommand):
-            self.turn.take_over(old)
-            return
-        while (req := old.wait(threading.Event(), 0)) is not None:
-            self.conn.reply("trigger", req.id, ok=False, error="trigger mode is not 'mqtt'")
+        for req in replaced.turn.drain():
+            if not isinstance(self.turn, triggers.OnCommand):
+                self.conn.reply("trigger", req.id, ok=False, error="trigger mode is not 'mqtt'")
+            elif not self.turn.push(req):
+                self.conn.reply("trigger", req.id, ok=False, error="too many pending triggers")
 
     def _folder_watch(self, store: BundleStore) -> FolderWatch:
         return FolderWatch(
@@ -161,7 +159,7 @@ class Station:
         new_fault = self.counters.frame_fault is None
         self.counters.refusal(reason)
         n = self.counters.frame_errors
-        if new_fault or n in (10, 100) or n % 1000 == 0:
+        if new_fault or worth_logging(n):
             log.error("camera fault: frame refused (%d so far): %s", n, reason)
         if req.id is not None:
             self.conn.reply("trigger", req.id, ok=False, error=reason)

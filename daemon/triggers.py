@@ -70,13 +70,14 @@ class OnCommand:
         except queue.Empty:
             return None
 
-    def take_over(self, earlier: OnCommand) -> None:
-        """Requests still waiting in the queue of the station this one replaces (a reload)."""
+    def drain(self) -> list[Request]:
+        """Take every waiting request (a reload hands them to the next station)."""
+        taken = []
         while True:
             try:
-                self.push(earlier.requests.get_nowait())
+                taken.append(self.requests.get_nowait())
             except queue.Empty:
-                return
+                return taken
 
 
 def make(cfg: Trigger) -> Continuous | Interval | OnCommand:

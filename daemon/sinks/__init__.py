@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
+from lineside.daemon import worth_logging
 from lineside.daemon.core.pipeline import Frame, Inspection
 from lineside.deploy.bundle import Bundle
 
@@ -68,5 +69,5 @@ class Queued:
             except Exception:
                 # A sink's bug costs that sink one result, never the frame loop or other sinks.
                 self.failed += 1
-                if self.failed in (1, 10, 100) or self.failed % 1000 == 0:
+                if worth_logging(self.failed):
                     log.exception("sink %s failed (%d so far)", self.name, self.failed)

@@ -24,12 +24,14 @@ import sqlite3
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from lineside.daemon import worth_logging
 from lineside.daemon.config import ConfigError, Mqtt
 from lineside.daemon.sinks.outbox import Outbox
 from lineside.deploy import contract
@@ -69,7 +71,7 @@ class Link:
         self._acks: queue.SimpleQueue[int | None] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._sender = threading.Thread(target=self._send_loop, name="outbox-sender", daemon=True)
-        self._undeleted: list[int] = []  # acknowledged rows whose delete failed (disk full)
+        self._undeleted: deque[int] = deque()  # acknowledged rows not yet deleted
         self._delete_failing = False
         self.sender_errors = 0
         self.ignored_retained = 0
@@ -179,7 +181,7 @@ class Link:
                 return
             if message.retain:
                 self.ignored_retained += 1
-                if self.ignored_retained in (1, 10, 100) or self.ignored_retained % 1000 == 0:
+                if worth_logging(self.ignored_retained):
                     log.warning("ignoring retained command(s) on cmd/%s", name[:64])
                 return
             self._on_command(name, message.payload)
@@ -222,7 +224,7 @@ class Link:
                     return
             except Exception:
                 self.sender_errors += 1
-                if self.sender_errors in (1, 10, 100) or self.sender_errors % 1000 == 0:
+                if worth_logging(self.sender_errors):
                     log.exception("outbox sender error (%d so far); going on", self.sender_errors)
                 self._stopping.wait(0.5)
 
@@ -256,7 +258,7 @@ class Link:
                     log.warning("outbox: cannot delete acknowledged rows yet (%s)", exc)
                 self._delete_failing = True
                 return
-            self._undeleted.pop(0)
+            self._undeleted.popleft()
             self._delete_failing = False
 
     def _hand_over(self) -> None:

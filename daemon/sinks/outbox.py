@@ -54,7 +54,7 @@ class Outbox:
     def __init__(self, path: Path, max_rows: int, max_bytes: int, fsync_each: bool = False):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.path, self.max_rows, self.max_bytes = path, max_rows, max_bytes
+        self.max_rows, self.max_bytes = max_rows, max_bytes
         self.set_aside: Path | None = None  # where a damaged outbox was moved at start
         self._lock = threading.Lock()
         try:
@@ -90,7 +90,6 @@ class Outbox:
             (check,) = db.execute("PRAGMA quick_check").fetchone()
             if check != "ok":
                 raise sqlite3.DatabaseError(f"integrity check: {check}")
-            db.execute("SELECT COUNT(*) FROM outbox").fetchone()
         except sqlite3.DatabaseError:
             db.close()
             raise

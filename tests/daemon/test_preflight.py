@@ -30,6 +30,16 @@ def _config(tmp_path, bundle_path, **changes) -> dict:
     return doc
 
 
+def _cli(command: str, config) -> subprocess.CompletedProcess:
+    args = [str(config)] if command == "check-config" else ["--config", str(config)]
+    return subprocess.run(
+        [sys.executable, "-m", "lineside.daemon.cli", command, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def _file(tmp_path):
     f = tmp_path / "plain-file"
     f.write_text("x")
@@ -66,13 +76,7 @@ CASES = {
 def test_files_run_would_refuse_are_refused_by_both(tmp_path, bundle_path, command, make, message):
     path = tmp_path / "line.yaml"
     path.write_text(yaml.safe_dump(_config(tmp_path, bundle_path, **make(tmp_path))))
-    args = [str(path)] if command == "check-config" else ["--config", str(path)]
-    run = subprocess.run(
-        [sys.executable, "-m", "lineside.daemon.cli", command, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    run = _cli(command, path)
     assert run.returncode == 2, run.stderr
     assert "Traceback" not in run.stderr
     last = run.stderr.strip().splitlines()[-1]
@@ -83,12 +87,6 @@ def test_files_run_would_refuse_are_refused_by_both(tmp_path, bundle_path, comma
 def test_binary_garbage_as_the_config_is_one_line(tmp_path, command):
     path = tmp_path / "line.yaml"
     path.write_bytes(bytes(range(256)) * 4)
-    args = [str(path)] if command == "check-config" else ["--config", str(path)]
-    run = subprocess.run(
-        [sys.executable, "-m", "lineside.daemon.cli", command, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    run = _cli(command, path)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert "not a text file" in run.stderr.strip().splitlines()[-1]
