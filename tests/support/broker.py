@@ -46,6 +46,23 @@ class Broker:
         )
         self.proc: subprocess.Popen | None = None
 
+    def require_accounts(self, accounts: dict[str, str]) -> None:
+        """Refuse anonymous clients; accept these user names and passwords (before `start`)."""
+        passwd = self.workdir / "passwd"
+        passwd.unlink(missing_ok=True)
+        for user, password in accounts.items():
+            flags = ["-b"] if passwd.exists() else ["-b", "-c"]
+            subprocess.run(
+                ["mosquitto_passwd", *flags, str(passwd), user, password],
+                check=True,
+                capture_output=True,
+            )
+        text = self.conf.read_text().replace("allow_anonymous true", "allow_anonymous false")
+        # Started as root, Mosquitto would switch to its own user, which cannot read the test's
+        # private folder.
+        stay = "user root\n" if os.geteuid() == 0 else ""
+        self.conf.write_text(text + f"password_file {passwd}\n{stay}")
+
     def start(self) -> None:
         log = open(self.workdir / "mosquitto.log", "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)], stderr=log, stdout=log)

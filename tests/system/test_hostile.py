@@ -11,12 +11,21 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
+import threading
 import time
+from collections import OrderedDict
 
 import cv2
 import numpy as np
 import pytest
 
+from lineside.daemon import config, service
+from lineside.daemon.connection import Connection
+from lineside.daemon.control import Inbox
+from lineside.daemon.notify import Notifier
+from lineside.daemon.station import Station
 from lineside.deploy import bundle as bundles
 from lineside.deploy import contract
 from tests.support import bundles as kit
@@ -337,3 +346,93 @@ def test_disk_full_with_the_broker_down_counts_losses_and_recovers(
     # Every inspection was either delivered or counted lost (two messages each).
     assert len(seqs) + lost // 2 >= max(seqs) + 1
     rec.close()
+
+
+def test_a_broker_with_accounts_for_the_station_and_for_maintenance(
+    tmp_path, broker, start_daemon, parts_video
+):
+    """13. The daemon and lineside-deploy log in with a password from a file."""
+    broker.stop()
+    broker.require_accounts({"cell-1": "station-secret", "maintenance": "deploy-secret"})
+    broker.start()
+    (tmp_path / "station.pw").write_text("station-secret\n")
+    (tmp_path / "deploy.pw").write_text("deploy-secret\n")
+    daemon = start_daemon(
+        broker.port,
+        source={"kind": "video", "path": str(parts_video), **VIDEO},
+        mqtt={
+            "host": "127.0.0.1",
+            "port": broker.port,
+            "keepalive_s": 5,
+            "username": "cell-1",
+            "password_file": str(tmp_path / "station.pw"),
+        },
+    )
+    broker_at = f"127.0.0.1:{broker.port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "connected to the broker" not in daemon.log():
+        time.sleep(0.2)
+    login = ["--username", "maintenance", "--password-file", str(tmp_path / "deploy.pw")]
+    status = _deploy("status", "--broker", broker_at, *login)
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.splitlines()[1].split()[:2] == ["cell-1", "online"], status.stdout
+    anonymous = _deploy("status", "--broker", broker_at)
+    assert anonymous.returncode == 2 and "refused the connection" in anonymous.stderr
+    wrong = tmp_path / "wrong.pw"
+    wrong.write_text("guess\n")
+    refused = _deploy(
+        "status", "--broker", broker_at, "--username", "maintenance", "--password-file", str(wrong)
+    )
+    assert refused.returncode == 2 and "refused the connection" in refused.stderr
+    assert daemon.proc.poll() is None
+
+
+def _deploy(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "lineside.deploy.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_dead_network_thread_ends_the_frame_loop_as_a_fault(
+    tmp_path, broker, parts_video, signed_bundle, station_keys
+):
+    """Supervision: when paho's loop thread is gone, the frame loop returns 'fault' (and `run`
+    exits 1 so systemd restarts the box) instead of looking healthy while publishing nothing."""
+    cfg = config.Config.model_validate(
+        {
+            "station": "cell-1",
+            "source": {"kind": "video", "path": str(parts_video), **VIDEO},
+            "model": {
+                "path": str(signed_bundle),
+                "store": str(tmp_path / "bundles"),
+                "trusted_keys": str(station_keys[1]),
+            },
+            "mqtt": {"host": "127.0.0.1", "port": broker.port, "keepalive_s": 5},
+            "outbox": {"path": str(tmp_path / "outbox.db")},
+            "threads": 1,
+        }
+    )
+    store, active = service.open_store(cfg)
+    conn = Connection.open(cfg, Inbox())
+    signals = service.Signals()
+    station = Station(cfg, conn, store, active, signals, OrderedDict())
+    conn.start()
+    try:
+        with contextlib.ExitStack() as stack:
+            station.start(stack)
+            deadline = time.monotonic() + 30
+            while not conn.link.connected and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert station.alive() is None
+            conn.link.client.loop_stop()  # paho's network thread ends
+            timer = threading.Timer(30, signals.stop.set)  # a bound, should the check fail
+            timer.start()
+            outcome = service.serve(station, Notifier(), exit_at_end=False)
+            timer.cancel()
+        assert outcome == "fault"
+        assert station.alive() == "mqtt link or outbox writer"
+    finally:
+        conn.close(None)
