@@ -20,7 +20,7 @@ from benchmarks.common import DATASETS, evaluate_tflite, fit_keras, machine
 from benchmarks.timing import median_ms
 from lineside.trainer.export import to_float_tflite
 from lineside.trainer.fit import FitOptions, export_int8
-from lineside.trainer.model import ARCHITECTURES, DEFAULT
+from lineside.trainer.options import ARCHITECTURES, DEFAULT
 
 
 def main() -> int:

@@ -7,6 +7,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION = 1
+# The names the pipeline, the trainer and the command lines share; defined here only.
+MAP_KINDS = ("squared_error", "ssim", "blend")
+SCORE_NAMES = ("anomalous_fraction", "map_max", "top_k_mean")
 
 
 class _Frozen(BaseModel):
@@ -60,7 +63,7 @@ class Preprocess(_Frozen):
 class AnomalyMap(_Frozen):
     """How the map is made from input and reconstruction (see lineside.daemon.core.anomaly_map)."""
 
-    kind: Literal["squared_error", "ssim", "blend"] = "squared_error"
+    kind: Literal[MAP_KINDS] = "squared_error"
     smooth_sigma: float = Field(
         default=0.0, ge=0, description="Gaussian sigma in map pixels before thresholding; 0 = off"
     )
@@ -72,7 +75,7 @@ class AnomalyMap(_Frozen):
 class Postprocess(_Frozen):
     pixel_threshold: float = Field(gt=0)
     min_cluster_px: int = Field(ge=1, description="clusters smaller than this are noise")
-    score: Literal["anomalous_fraction", "map_max", "top_k_mean"] = "anomalous_fraction"
+    score: Literal[SCORE_NAMES] = "anomalous_fraction"
 
 
 class Thresholds(_Frozen):

@@ -10,7 +10,7 @@ Three choices are made from validation data and written into the manifest:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from itertools import product
 
 import numpy as np
@@ -22,21 +22,12 @@ from lineside.daemon.core.score import SCORES
 from lineside.daemon.runtime import Model
 from lineside.deploy.manifest import AnomalyMap, Manifest, Thresholds
 from lineside.trainer import metrics
+from lineside.trainer.options import Targets
 
 SMOOTHING = (0.0, 2.0, 4.0)
 KINDS = anomaly_map.KINDS
 # A pixel threshold of exactly 0 would flag every pixel that differs from its reconstruction.
 _EPS = float(np.finfo(np.float32).eps)
-
-
-@dataclass(frozen=True)
-class Targets:
-    """What the thresholds promise on validation parts."""
-
-    false_reject: float = 0.005  # good parts failed at fail_at
-    review: float = 0.05  # good parts sent to review or worse at review_at
-    escape: float = 0.05  # defective parts passed at review_at (only with defective validation)
-    fail_margin: float = 0.5  # fail_at sits this share of (quantile - median) above the quantile
 
 
 @dataclass(frozen=True)
@@ -162,7 +153,7 @@ def image_thresholds(
     fail_at = max(fail_at, review_at + floor)
     t = Thresholds(review_at=review_at, fail_at=fail_at)
     report = {
-        "targets": asdict(targets),
+        "targets": targets.model_dump(),
         "good_validation": _rates(good, t),
         "rule": "fail_at = q(1 - false_reject) + fail_margin x (q - median) of good validation "
         "scores; review_at = q(1 - review) of good validation scores"

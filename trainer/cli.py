@@ -9,7 +9,29 @@ import os
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from lineside.deploy.manifest import MAP_KINDS, SCORE_NAMES
+from lineside.trainer.options import (
+    ARCHITECTURES,
+    AUTO,
+    DEFAULT,
+    FitOptions,
+    Targets,
+    default,
+    describe,
+)
+
 EXIT_USAGE = 2
+# Fit options whose command-line flag is not `--` + the option's name.
+FLAGS = {
+    "min_cluster_px": "--min-cluster",
+    "blur_ksize": "--blur",
+    "anomaly_map": "--map",
+    "targets.false_reject": "--false-reject-target",
+    "targets.review": "--review-target",
+    "targets.escape": "--escape-target",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,8 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--out", type=Path, required=True, help="bundle file to write (.lsb)")
     f.add_argument(
         "--model",
-        choices=["lineside", "original", "lineside-small", "small"],
-        default="lineside",
+        choices=list(ARCHITECTURES),
+        default=DEFAULT,
         help="lineside (default): plain convs, bilinear upsampling, SSIM + squared-error loss; "
         "original: the original method's model",
     )
@@ -75,52 +97,58 @@ def _parser() -> argparse.ArgumentParser:
         help="lineside models: train on good images with synthetic defects pasted in, against "
         "the clean image (default: off; see docs/quality.md for when it helps)",
     )
-    f.add_argument("--image-size", type=int, default=128)
-    f.add_argument("--color", choices=["gray", "rgb"], default="gray")
+    f.add_argument("--image-size", type=int, default=default("image_size"))
+    f.add_argument("--color", choices=["gray", "rgb"], default=default("color"))
     f.add_argument("--no-equalize", dest="equalize", action="store_false")
     f.add_argument("--blur", dest="blur_ksize", type=int, default=0, help="Gaussian kernel, odd")
     f.add_argument("--crop", type=_crop, help="X,Y,W,H in frame pixels")
-    f.add_argument("--epochs", type=int, default=60, help="at most; stops early (default 60)")
-    f.add_argument("--batch-size", type=int, default=16)
-    f.add_argument("--val-fraction", type=float, default=0.2)
-    f.add_argument("--seed", type=int, default=0, help="split, weights and augmentation")
-    f.add_argument("--pixel-quantile", type=float, default=0.999)
-    f.add_argument("--min-cluster", dest="min_cluster_px", type=int, default=5)
+    f.add_argument(
+        "--epochs", type=int, default=default("epochs"), help="at most; stops early (default 60)"
+    )
+    f.add_argument("--batch-size", type=int, default=default("batch_size"))
+    f.add_argument("--val-fraction", type=float, default=default("val_fraction"))
+    f.add_argument(
+        "--seed", type=int, default=default("seed"), help="split, weights and augmentation"
+    )
+    f.add_argument("--pixel-quantile", type=float, default=default("pixel_quantile"))
+    f.add_argument(
+        "--min-cluster", dest="min_cluster_px", type=int, default=default("min_cluster_px")
+    )
     f.add_argument(
         "--map",
         dest="anomaly_map",
-        choices=["auto", "squared_error", "ssim", "blend"],
-        default="auto",
+        choices=[AUTO, *MAP_KINDS],
+        default=AUTO,
         help="anomaly map; auto: chosen on validation (the original model keeps squared_error)",
     )
     f.add_argument(
         "--score",
-        choices=["auto", "anomalous_fraction", "map_max", "top_k_mean"],
-        default="auto",
+        choices=[AUTO, *SCORE_NAMES],
+        default=AUTO,
         help="image score; auto: chosen on validation (original: anomalous_fraction)",
     )
     f.add_argument(
         "--false-reject-target",
         type=_rate,
-        default=0.005,
+        default=Targets.model_fields["false_reject"].default,
         help="good validation parts failed at fail_at, at most (default 0.005)",
     )
     f.add_argument(
         "--review-target",
         type=_rate,
-        default=0.05,
+        default=Targets.model_fields["review"].default,
         help="good validation parts sent to review or worse, at most (default 0.05)",
     )
     f.add_argument(
         "--escape-target",
         type=_rate,
-        default=0.05,
+        default=Targets.model_fields["escape"].default,
         help="defective validation parts passed, at most (needs --val-defects; default 0.05)",
     )
     f.add_argument(
         "--fail-margin",
         type=float,
-        default=0.5,
+        default=Targets.model_fields["fail_margin"].default,
         help="fail_at sits this share of (quantile - median) above the good validation "
         "quantile (default 0.5); raise it when validation images are few",
     )
@@ -130,7 +158,7 @@ def _parser() -> argparse.ArgumentParser:
         help="folder of defective images not in DATA: review_at is lowered to meet the escape "
         "target on them",
     )
-    f.add_argument("--threads", type=int, default=2)
+    f.add_argument("--threads", type=int, default=default("threads"))
     f.add_argument("--name", help="model name (default: the dataset folder's name)")
     f.add_argument("--version", help="model version (default: a UTC timestamp)")
     f.add_argument(
@@ -199,30 +227,40 @@ def cmd_synth_video(args: argparse.Namespace) -> int:
     return 0
 
 
+def fit_options(args: argparse.Namespace) -> FitOptions:
+    """The fit options from the command line; raises ValueError naming the flag."""
+    targets = {
+        "false_reject": args.false_reject_target,
+        "review": args.review_target,
+        "escape": args.escape_target,
+        "fail_margin": args.fail_margin,
+    }
+    fields = {k: v for k, v in vars(args).items() if k in FitOptions.model_fields}
+    try:
+        return FitOptions.model_validate({**fields, "targets": Targets.model_validate(targets)})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        if not err["loc"]:
+            raise ValueError(describe(err)) from None
+        key = ".".join(str(p) for p in err["loc"])
+        if exc.title == "Targets":
+            key = f"targets.{key}"
+        flag = FLAGS.get(key, "--" + key.removeprefix("targets.").replace("_", "-"))
+        raise ValueError(f"{flag}: {describe(err)}") from None
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
-    # TensorFlow loads here, not at start, so `synth` and `--help` stay quick.
+    # Every option is checked before TensorFlow loads, let alone training starts.
+    try:
+        opts = fit_options(args)
+    except ValueError as exc:
+        return _fail(str(exc))
+    # TensorFlow loads here, not at start, so `synth`, `--help` and bad options stay quick.
     from lineside.deploy.signing import SignatureError
-    from lineside.trainer.calibrate import Targets
     from lineside.trainer.dataset import DatasetError
     from lineside.trainer.evaluate import summary_lines
-    from lineside.trainer.fit import FitOptions, fit
-    from lineside.trainer.model import downsampling
+    from lineside.trainer.fit import fit
 
-    step = downsampling(args.model)
-    if args.image_size < step or args.image_size % step:
-        return _fail(f"--image-size must be a multiple of {step} for model '{args.model}'")
-    if not 0 <= args.val_fraction < 1:
-        return _fail(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
-    if args.fail_margin < 0:
-        return _fail(f"--fail-margin must be 0 or more, got {args.fail_margin}")
-    targets = Targets(
-        false_reject=args.false_reject_target,
-        review=args.review_target,
-        escape=args.escape_target,
-        fail_margin=args.fail_margin,
-    )
-    fields = {k: v for k, v in vars(args).items() if k in FitOptions.__dataclass_fields__}
-    opts = FitOptions(**fields, targets=targets)
     try:
         result = fit(args.data, args.out, opts)
     except (DatasetError, SignatureError) as exc:

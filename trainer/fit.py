@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import version as package_version
 from pathlib import Path
 
@@ -30,39 +30,9 @@ from lineside.deploy.manifest import (
 )
 from lineside.trainer import agreement, augment, calibrate, dataset, evaluate, report
 from lineside.trainer.export import to_float_tflite, to_int8_tflite
-from lineside.trainer.model import ARCHITECTURES, DEFAULT, Architecture, build, count_macs
+from lineside.trainer.model import build, count_macs
+from lineside.trainer.options import ARCHITECTURES, AUTO, Architecture, FitOptions
 from lineside.trainer.train import train
-
-AUTO = "auto"
-
-
-@dataclass(frozen=True)
-class FitOptions:
-    model: str = DEFAULT
-    image_size: int = 128
-    color: str = "gray"
-    equalize: bool = True
-    blur_ksize: int = 0
-    # Lineside models: train on synthetic defects (input) against the clean image (target).
-    # Off by default: learning to reproduce good images did as well on bottles and far better on
-    # fine textures (magnetic tiles), see docs/quality.md.
-    repair: bool = False
-    crop: tuple[int, int, int, int] | None = None
-    epochs: int = 60
-    batch_size: int = 16
-    val_fraction: float = 0.2
-    seed: int = 0
-    pixel_quantile: float = 0.999
-    min_cluster_px: int = 5
-    anomaly_map: str = AUTO  # a map kind, or auto: chosen on validation (original: its own)
-    score: str = AUTO
-    targets: calibrate.Targets = field(default_factory=calibrate.Targets)
-    val_defects: Path | None = None
-    threads: int = 2
-    name: str | None = None
-    version: str | None = None
-    sign_key: Path | None = None
-    report: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -10,48 +10,11 @@ fast versions for tests and CI.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import keras
 import tensorflow as tf
 from keras import layers
 
-
-@dataclass(frozen=True)
-class Architecture:
-    filters: tuple[int, ...]
-    description: str
-    denoising: bool  # the lineside family; `fit --repair` trains it on (defective, clean) pairs
-
-
-ARCHITECTURES = {
-    "lineside": Architecture(
-        (16, 32, 64, 128, 128),
-        "autoencoder: conv stem, 4x(stride-2 conv, conv), 4x(bilinear upsample, "
-        "2 convs), BN+ReLU, sigmoid output; loss squared error + (1 - SSIM)",
-        denoising=True,
-    ),
-    "lineside-small": Architecture(
-        (8, 16, 32, 32), "3-level version of `lineside`, for fast tests", denoising=True
-    ),
-    "original": Architecture(
-        (32, 32, 64, 128, 256),
-        "original method: 5x(BN, 3x3 conv+ReLU, 2x2 max-pool), 5 stride-2 transposed convs, "
-        "sigmoid conv, binary cross-entropy, Adam 1e-3",
-        denoising=False,
-    ),
-    "small": Architecture(
-        (8, 16, 32), "3-block version of the original, for fast tests", denoising=False
-    ),
-}
-DEFAULT = "lineside"
-
-
-def downsampling(name: str) -> int:
-    """The input size must be a multiple of this."""
-    arch = ARCHITECTURES[name]
-    levels = len(arch.filters) - 1 if arch.denoising else len(arch.filters)
-    return 2**levels
+from lineside.trainer.options import ARCHITECTURES, downsampling
 
 
 def build(name: str, height: int, width: int, channels: int) -> keras.Model:

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 
 from lineside.trainer.augment import DenoisingPairs
-from lineside.trainer.model import Architecture
+from lineside.trainer.options import Architecture
 
 BAR_WIDTH = 20
 

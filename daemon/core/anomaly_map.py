@@ -13,7 +13,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from lineside.deploy.manifest import AnomalyMap
+from lineside.deploy.manifest import MAP_KINDS, AnomalyMap
 
 # SSIM's stabilising constants for data in [0, 1] (Wang et al. 2004: K1 = 0.01, K2 = 0.03).
 _C1 = np.float32(0.01**2)
@@ -93,4 +93,4 @@ def compute(x: np.ndarray, reconstruction: np.ndarray, spec: AnomalyMap) -> np.n
     return amap
 
 
-KINDS = ("squared_error", "ssim", "blend")
+KINDS = MAP_KINDS

@@ -85,7 +85,29 @@ def test_bad_fit_arguments_exit_2(tmp_path, capsys):
     assert "no such dataset folder" in capsys.readouterr().err
     out = str(tmp_path / "b.lsb")
     assert train_main(["fit", str(tmp_path), "--out", out, "--fail-margin", "-1"]) == 2
-    assert "--fail-margin must be 0 or more" in capsys.readouterr().err
+    assert "--fail-margin: -1.0: input should be greater than or equal to 0" in (
+        capsys.readouterr().err
+    )
+
+
+BAD_OPTIONS = {
+    "min-cluster 0": (["--min-cluster", "0"], "--min-cluster: 0: input should be greater"),
+    "pixel-quantile 1.5": (["--pixel-quantile", "1.5"], "--pixel-quantile: 1.5: input should be"),
+    "even blur": (["--blur", "4"], "blur_ksize must be odd"),
+    "val-fraction 1": (["--val-fraction", "1"], "--val-fraction: 1.0: input should be less"),
+    "negative crop": (["--crop=-1,0,64,64"], "x and y must be >= 0"),
+    "zero epochs": (["--epochs", "0"], "--epochs: 0: input should be greater"),
+}
+
+
+@pytest.mark.parametrize("flags,message", BAD_OPTIONS.values(), ids=BAD_OPTIONS.keys())
+def test_bad_options_stop_before_training(synth_dir, tmp_path, capsys, flags, message):
+    """On a dataset that would train, a bad option ends the command at once, in one line."""
+    out = tmp_path / "never.lsb"
+    assert train_main(["fit", str(synth_dir), "--out", str(out), *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("lineside-train: error: ") and message in err[0]
+    assert not out.exists()
 
 
 def test_evaluate_cli_rescores_a_bundle_and_writes_a_report(trained, synth_dir, tmp_path, capsys):

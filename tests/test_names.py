@@ -1,0 +1,48 @@
+"""Names shared by the manifest, the pipeline, the trainer and the command lines agree."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import typing
+
+import pytest
+
+from lineside.daemon.core import anomaly_map
+from lineside.daemon.core.score import SCORES
+from lineside.deploy import manifest
+from lineside.trainer import cli as train_cli
+from lineside.trainer.options import ARCHITECTURES, AUTO, FitOptions
+
+
+def _choices(flag: str) -> list[str]:
+    """The choices `lineside-train fit` offers for `flag`, as its usage error lists them."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), pytest.raises(SystemExit):
+        train_cli.main(["fit", "data", "--out", "x.lsb", flag, "no-such-choice"])
+    listed = err.getvalue().split("(choose from ")[1].split(")")[0]
+    return [c.strip(" '") for c in listed.split(",")]
+
+
+def test_map_kinds_agree():
+    assert anomaly_map.KINDS == manifest.MAP_KINDS
+    assert (
+        typing.get_args(manifest.AnomalyMap.model_fields["kind"].annotation) == manifest.MAP_KINDS
+    )
+    assert _choices("--map") == [AUTO, *manifest.MAP_KINDS]
+    assert typing.get_args(FitOptions.model_fields["anomaly_map"].annotation) == (
+        AUTO,
+        *manifest.MAP_KINDS,
+    )
+
+
+def test_scores_agree():
+    assert tuple(SCORES) == manifest.SCORE_NAMES
+    annotation = manifest.Postprocess.model_fields["score"].annotation
+    assert typing.get_args(annotation) == manifest.SCORE_NAMES
+    assert _choices("--score") == [AUTO, *manifest.SCORE_NAMES]
+
+
+def test_architectures_agree():
+    assert typing.get_args(FitOptions.model_fields["model"].annotation) == tuple(ARCHITECTURES)
+    assert _choices("--model") == list(ARCHITECTURES)
