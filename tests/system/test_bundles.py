@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import time
 
 import pytest
@@ -14,6 +12,7 @@ import pytest
 from lineside.deploy import signing
 from tests.support import bundles as kit
 from tests.support.mqtt_client import Recorder
+from tests.support.station import deploy
 
 PREFIX = "lineside/cell-1"
 
@@ -98,15 +97,6 @@ def _bad_bundles(good: bytes, key, rogue) -> dict[str, tuple[bytes, str]]:
     }
 
 
-def _deploy(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "lineside.deploy.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 def _versions(rec: Recorder) -> list[tuple[int, str]]:
     docs = [json.loads(m.payload) for m in rec.on("inspection")]
     return [(d["seq"], d["model"]["version"]) for d in docs]
@@ -155,7 +145,7 @@ def test_bad_bundles_refused_good_one_swapped_and_rolled_back(
     # A good bundle, pushed with lineside-deploy while frames flow.
     v2 = tmp_path / "flange-v2.lsb"
     v2.write_bytes(kit.with_version(bundle_path.read_bytes(), "v2", key))
-    run = _deploy("push", str(v2), "--broker", f"127.0.0.1:{broker.port}", "--station", "cell-1")
+    run = deploy("push", str(v2), "--broker", f"127.0.0.1:{broker.port}", "--station", "cell-1")
     assert run.returncode == 0, run.stdout + run.stderr
     assert "cell-1" in run.stdout and " ok " in run.stdout and "v1" in run.stdout
     rec.wait_for(lambda: _versions(rec)[-1][1] == "v2", 20, "inspections by v2")
@@ -163,9 +153,9 @@ def test_bad_bundles_refused_good_one_swapped_and_rolled_back(
     assert model["version"] == "v2"
 
     # Rollback returns to v1.
-    keyless = _deploy("rollback", "--broker", f"127.0.0.1:{broker.port}", "--station", "cell-1")
+    keyless = deploy("rollback", "--broker", f"127.0.0.1:{broker.port}", "--station", "cell-1")
     assert keyless.returncode == 1 and "needs a signature" in keyless.stdout
-    run = _deploy(
+    run = deploy(
         "rollback",
         "--broker",
         f"127.0.0.1:{broker.port}",
@@ -220,7 +210,7 @@ def test_push_to_the_whole_line(tmp_path, broker, start_daemon, parts_video, bun
     )
     v9 = tmp_path / "v9.lsb"
     v9.write_bytes(kit.with_version(bundle_path.read_bytes(), "v9", key))
-    run = _deploy(
+    run = deploy(
         "push", str(v9), "--broker", f"127.0.0.1:{broker.port}", "--all", "--timeout", "60"
     )
     rows = {line.split()[0]: line.split() for line in run.stdout.splitlines()[1:]}
@@ -229,7 +219,7 @@ def test_push_to_the_whole_line(tmp_path, broker, start_daemon, parts_video, bun
         assert rows[station][1:4] == ["t1", "v9", "ok"], run.stdout
     assert rows["d"][3] == "offline"
     assert run.returncode == 1  # not every station took it
-    status = _deploy("status", "--broker", f"127.0.0.1:{broker.port}")
+    status = deploy("status", "--broker", f"127.0.0.1:{broker.port}")
     assert status.returncode == 0
     table = {line.split()[0]: line.split() for line in status.stdout.splitlines()[1:]}
     assert [table[s][3] for s in "abc"] == ["v9"] * 3 and table["d"][1] == "offline"
