@@ -15,7 +15,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from lineside.daemon.runtime import Model
 from lineside.trainer import evaluate
 from lineside.trainer.fit import FitOptions, Prepared, calibrated, prepare, train_network
-from lineside.trainer.model import count_macs
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT.parent / "shared" / "datasets"
@@ -50,10 +49,9 @@ def fit_keras(data: Path, opts: FitOptions, say=print) -> Trained:
 def evaluate_tflite(t: Trained, tflite: bytes, threads: int = 2) -> tuple[dict, Model, object]:
     """Calibrate and evaluate exactly as `fit` does, for any TFLite export of the weights.
 
-    Returns (metrics, model, manifest).
+    Returns (metrics, model, the calibrated stages).
     """
     model = Model(tflite, num_threads=threads)
-    cal = calibrated(t, t.opts, model, count_macs(t.net), say=lambda line: None)
-    manifest = cal.manifest()
-    results = evaluate.run(t.ds.test, manifest, model)
-    return evaluate.metrics(results, cal.thresholds), model, manifest
+    cal = calibrated(t, t.opts, model, say=lambda line: None)
+    results = evaluate.run(t.ds.test, cal.stages, model)
+    return evaluate.metrics(results, cal.stages.thresholds), model, cal.stages

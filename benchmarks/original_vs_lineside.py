@@ -9,6 +9,7 @@ flood-fill cluster removal. Lineside: the int8 LiteRT model and the vectorized d
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import tempfile
 from pathlib import Path
@@ -43,7 +44,7 @@ def main() -> int:
         )
         t = fit_keras(data, opts)
         int8 = to_int8_tflite(t.net, t.xs[t.train_idx])
-        _, model, calibrated = evaluate_tflite(t, int8)
+        _, model, stages = evaluate_tflite(t, int8)
         frames = [t.frames[i] for i in t.val_idx[:10]]
         threshold = 0.02
 
@@ -56,10 +57,10 @@ def main() -> int:
 
         # The original method's post-processing on both sides: same threshold, same clusters.
         post = Postprocess(pixel_threshold=threshold, min_cluster_px=10)
-        manifest = calibrated.model_copy(update={"postprocess": post, "anomaly_map": AnomalyMap()})
+        same = dataclasses.replace(stages, postprocess=post, anomaly_map=AnomalyMap())
 
         def lineside(frame: np.ndarray) -> float:
-            return inspect_frame(frame, manifest, model.reconstruct).score
+            return inspect_frame(frame, same, model.reconstruct).score
 
         for fn in (original, lineside):  # warm up
             fn(frames[0])

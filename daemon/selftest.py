@@ -9,11 +9,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from lineside.daemon.core.pipeline import inspect_frame
+from lineside.daemon.core.pipeline import Stages, inspect_frame
 from lineside.daemon.core.preprocess import FrameError
 from lineside.daemon.runtime import Model, ModelError
 from lineside.deploy.bundle import Bundle
-from lineside.deploy.manifest import Manifest
 
 
 def encode(frame: np.ndarray) -> bytes:
@@ -23,15 +22,15 @@ def encode(frame: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def tolerance(manifest: Manifest) -> float:
+def tolerance(stages: Stages) -> float:
     """How far a box may score from the trainer: int8 on another CPU rounds a little differently.
 
     A pixel-count score may move by one smallest cluster; a map score by 2% of `fail_at`.
     """
-    if manifest.postprocess.score == "anomalous_fraction":
-        w, h = manifest.preprocess.size
-        return manifest.postprocess.min_cluster_px / (w * h)
-    return max(0.02 * manifest.thresholds.fail_at, float(np.finfo(np.float32).eps))
+    if stages.postprocess.score == "anomalous_fraction":
+        w, h = stages.preprocess.size
+        return stages.postprocess.min_cluster_px / (w * h)
+    return max(0.02 * stages.thresholds.fail_at, float(np.finfo(np.float32).eps))
 
 
 def frame(bundle: Bundle, file: str) -> np.ndarray:

@@ -29,6 +29,8 @@ FORBIDDEN = {
         "subprocess",
         "yaml",
     },
+    # The trainer scores with the box's own post-processing (pipeline.postprocess), never a copy.
+    "trainer": {"lineside.daemon.core.denoise", "lineside.daemon.core.score"},
     # Sinks consume inspections: they may use the core and the configuration's schema, never
     # the service, the camera or the bundle intake.
     "daemon/sinks": {f"lineside.daemon.{m}" for m in DAEMON_TOP - {"config"}},

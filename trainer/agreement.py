@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from lineside.daemon.core.pipeline import inspect_frame
+from lineside.daemon.core.pipeline import Stages, inspect_frame
 from lineside.daemon.runtime import Model
-from lineside.deploy.manifest import Manifest
 from lineside.trainer import calibrate, metrics
 from lineside.trainer.dataset import read_frames
 
 
-def _scores(xs: np.ndarray, recons: np.ndarray, manifest: Manifest) -> np.ndarray:
-    post = manifest.postprocess
-    maps = calibrate.maps_of(xs, recons, manifest.anomaly_map)
-    return calibrate.image_scores(maps, post.score, post.pixel_threshold, post.min_cluster_px)
+def _scores(xs: np.ndarray, recons: np.ndarray, stages: Stages) -> np.ndarray:
+    maps = calibrate.maps_of(xs, recons, stages.anomaly_map)
+    return calibrate.image_scores(maps, stages.postprocess)
 
 
 def _summary(labels: np.ndarray, s8: np.ndarray, sf: np.ndarray) -> dict:
@@ -42,7 +40,7 @@ def summary_line(agree: dict) -> str:
 
 def compare(
     flt: Model,
-    manifest: Manifest,
+    stages: Stages,
     good: tuple[np.ndarray, np.ndarray],
     defective: tuple[np.ndarray, np.ndarray],
 ) -> dict:
@@ -50,15 +48,15 @@ def compare(
     synthetic-defect copies; `good` and `defective` are (inputs, int8 reconstructions)."""
     xs = np.concatenate([good[0], defective[0]])
     labels = np.r_[np.zeros(len(good[0]), bool), np.ones(len(defective[0]), bool)]
-    s8 = _scores(xs, np.concatenate([good[1], defective[1]]), manifest)
-    sf = _scores(xs, calibrate.reconstructions(flt, xs), manifest)
+    s8 = _scores(xs, np.concatenate([good[1], defective[1]]), stages)
+    sf = _scores(xs, calibrate.reconstructions(flt, xs), stages)
     return _summary(labels, s8, sf)
 
 
-def on_test(results: list, flt: Model, manifest: Manifest) -> dict:
+def on_test(results: list, flt: Model, stages: Stages) -> dict:
     """The float model on the test split already scored with int8 (evaluate.Result list)."""
     labels = np.array([r.sample.defective for r in results])
     s8 = np.array([r.inspection.score for r in results])
     frames = read_frames([r.sample.path for r in results])
-    sf = np.array([inspect_frame(f, manifest, flt.reconstruct).score for f in frames])
+    sf = np.array([inspect_frame(f, stages, flt.reconstruct).score for f in frames])
     return _summary(labels, s8, sf)

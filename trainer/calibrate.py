@@ -16,11 +16,9 @@ from itertools import product
 import numpy as np
 
 from lineside.daemon.core import anomaly_map
-from lineside.daemon.core.denoise import binarize, remove_small_clusters
-from lineside.daemon.core.pipeline import inspect_frame
-from lineside.daemon.core.score import SCORES
+from lineside.daemon.core.pipeline import postprocess
 from lineside.daemon.runtime import Model
-from lineside.deploy.manifest import AnomalyMap, Manifest, Thresholds
+from lineside.deploy.manifest import AnomalyMap, Postprocess, Thresholds
 from lineside.trainer import metrics
 from lineside.trainer.options import Targets
 
@@ -61,12 +59,9 @@ def maps_of(xs: np.ndarray, recons: np.ndarray, spec: AnomalyMap) -> np.ndarray:
     return np.stack([anomaly_map.compute(x, r, spec) for x, r in zip(xs, recons, strict=True)])
 
 
-def image_scores(maps: np.ndarray, score: str, threshold: float, min_cluster: int) -> np.ndarray:
-    """The box's image scores of stacked maps: threshold, drop small clusters, score."""
-    fn = SCORES[score]
-    return np.array(
-        [fn(remove_small_clusters(binarize(m, threshold), min_cluster), m) for m in maps]
-    )
+def image_scores(maps: np.ndarray, post: Postprocess) -> np.ndarray:
+    """The box's image scores of stacked maps: its own post-processing, map by map."""
+    return np.array([postprocess(m, post)[2] for m in maps])
 
 
 def blend_weight(xs: np.ndarray, recons: np.ndarray) -> float:
@@ -102,10 +97,8 @@ def choose(
         threshold = pixel_threshold(good_maps, quantile)
         pixel = metrics.pixel_auroc(np.concatenate([good_maps, bad_maps]), truth) or 0.5
         for score in candidates.scores:
-            s = np.r_[
-                image_scores(good_maps, score, threshold, min_cluster),
-                image_scores(bad_maps, score, threshold, min_cluster),
-            ]
+            post = Postprocess(pixel_threshold=threshold, min_cluster_px=min_cluster, score=score)
+            s = np.r_[image_scores(good_maps, post), image_scores(bad_maps, post)]
             image = metrics.image_auroc(labels, s) if np.ptp(s) > 0 else 0.5
             merit = (image + pixel) / 2
             table.append(
@@ -122,11 +115,6 @@ def choose(
                 best = Choice(spec, score, threshold, merit)
     assert best is not None
     return best, table
-
-
-def scores(frames: list[np.ndarray], manifest: Manifest, model: Model) -> np.ndarray:
-    """Image scores exactly as the box computes them."""
-    return np.array([inspect_frame(f, manifest, model.reconstruct).score for f in frames])
 
 
 def image_thresholds(

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from lineside.daemon.core.pipeline import Inspection, inspect_frame
+from lineside.daemon.core.pipeline import Inspection, Stages, inspect_frame
 from lineside.daemon.runtime import Model
-from lineside.deploy.manifest import Manifest, Thresholds
+from lineside.deploy.manifest import Thresholds
 from lineside.trainer import metrics as m
 from lineside.trainer.dataset import Sample, read_frames, read_mask
 
@@ -27,27 +27,27 @@ class Result:
         return bool(np.any(self.truth & self.inspection.mask))
 
 
-def truth_on_map(sample: Sample, frame_shape: tuple[int, ...], manifest: Manifest) -> np.ndarray:
+def truth_on_map(sample: Sample, frame_shape: tuple[int, ...], stages: Stages) -> np.ndarray:
     """The ground-truth mask cropped and resized as the frame was: pixel metrics on map pixels."""
     mask = read_mask(sample, frame_shape[:2]).astype(np.uint8)
-    crop = manifest.preprocess.crop
+    crop = stages.preprocess.crop
     if crop:
         x, y, w, h = crop
         mask = mask[y : y + h, x : x + w]
-    return cv2.resize(mask, manifest.preprocess.size, interpolation=cv2.INTER_NEAREST) > 0
+    return cv2.resize(mask, stages.preprocess.size, interpolation=cv2.INTER_NEAREST) > 0
 
 
 def run(
     samples: tuple[Sample, ...],
-    manifest: Manifest,
+    stages: Stages,
     model: Model,
     say: Callable[[str], None] = lambda _: None,
 ) -> list[Result]:
     results = []
     for i, sample in enumerate(samples):
         frame = read_frames([sample.path])[0]
-        insp = inspect_frame(frame, manifest, model.reconstruct)
-        results.append(Result(sample, insp, truth_on_map(sample, frame.shape, manifest)))
+        insp = inspect_frame(frame, stages, model.reconstruct)
+        results.append(Result(sample, insp, truth_on_map(sample, frame.shape, stages)))
         if (i + 1) % 50 == 0 or i + 1 == len(samples):
             say(f"evaluated {i + 1}/{len(samples)} test images")
     return results

@@ -21,6 +21,7 @@ from lineside.deploy import signing
 from lineside.deploy.manifest import (
     SCHEMA_VERSION,
     AnomalyMap,
+    FrameSpec,
     Manifest,
     Postprocess,
     Preprocess,
@@ -104,23 +105,21 @@ def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = pr
     tflite = export_int8(net, p, opts)
     model = Model(tflite, num_threads=opts.threads)
     float_model = Model(to_float_tflite(net), num_threads=opts.threads)
-    cal = calibrated(p, opts, model, count_macs(net), say, float_model)
+    cal = calibrated(p, opts, model, say, float_model)
     calibration = {
         **cal.calibration,
         "history": history,
         "train_seconds": round(train_seconds, 1),
     }
-    manifest = cal.parts.manifest(cal.thresholds, calibration, {})
     metrics: dict = {}
     results: list[evaluate.Result] = []
     if p.ds.test:
         say(f"evaluating on {len(p.ds.test)} test images with the int8 model")
-        results = evaluate.run(p.ds.test, manifest, model, say)
-        metrics = evaluate.metrics(results, cal.thresholds)
-        metrics["int8_vs_float"] = agreement.on_test(results, float_model, manifest)
-        manifest = cal.parts.manifest(cal.thresholds, calibration, metrics)
-    st, st_files = _selftest([p.frames[i] for i in cal.val_idx], results, manifest, model)
-    manifest = manifest.model_copy(update={"selftest": st})
+        results = evaluate.run(p.ds.test, cal.stages, model, say)
+        metrics = evaluate.metrics(results, cal.stages.thresholds)
+        metrics["int8_vs_float"] = agreement.on_test(results, float_model, cal.stages)
+    st, st_files = _selftest([p.frames[i] for i in cal.val_idx], results, cal.stages, model)
+    manifest = _manifest(p, opts, model, count_macs(net), cal.stages, calibration, metrics, st)
     packed = bundles.pack(
         manifest.model_dump(mode="json", exclude={"files"}),
         {"model.tflite": tflite, **st_files},
@@ -170,28 +169,33 @@ def export_int8(net, p: Prepared, opts: FitOptions) -> bytes:
 
 
 @dataclass(frozen=True)
-class Calibrated:
-    parts: _Parts
+class Stages:
+    """The pipeline a fit has chosen, as `inspect_frame` reads it, before there is a manifest."""
+
+    frame: FrameSpec
+    preprocess: Preprocess
+    anomaly_map: AnomalyMap
+    postprocess: Postprocess
     thresholds: Thresholds
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    stages: Stages
     calibration: dict
     val_idx: np.ndarray
-
-    def manifest(self) -> Manifest:
-        return self.parts.manifest(self.thresholds, self.calibration, {})
 
 
 def calibrated(
     p: Prepared,
     opts: FitOptions,
     model: Model,
-    macs: int,
     say: Callable[[str], None] = print,
     float_model: Model | None = None,
 ) -> Calibrated:
     """Choose map and score, pixel threshold and image thresholds for an exported model."""
     # Validation: the held-out good images, and the same images with a synthetic defect each.
     val_idx = p.val_idx if len(p.val_idx) else p.train_idx
-    val_frames = [p.frames[i] for i in val_idx]
     good_x = p.xs[val_idx]
     bad_x, bad_masks = augment.defective_copies(good_x, opts.seed + 1, augment.SUBTLE)
     good = (good_x, calibrate.reconstructions(model, good_x))
@@ -209,19 +213,21 @@ def calibrated(
         min_cluster_px=opts.min_cluster_px,
         score=choice.score,
     )
-    parts = _Parts(p.ds, opts, p.pre, choice.spec, post, model, dataset.frame_spec(p.frames), macs)
-    provisional = parts.manifest(Thresholds(review_at=0, fail_at=0), {}, {})
-    val_scores = calibrate.scores(val_frames, provisional, model)
+    # The validation inputs are the frames preprocessed as the box does: score them directly.
+    val_scores = calibrate.image_scores(calibrate.maps_of(*good, choice.spec), post)
     defect_scores = None
     if opts.val_defects:
         defect_frames = dataset.read_frames(dataset.load(opts.val_defects).train)
-        defect_scores = calibrate.scores(defect_frames, provisional, model)
+        xs = np.stack([preprocess(f, p.pre) for f in defect_frames])
+        maps = calibrate.maps_of(xs, calibrate.reconstructions(model, xs), choice.spec)
+        defect_scores = calibrate.image_scores(maps, post)
     floor = opts.min_cluster_px / opts.image_size**2 if choice.score == "anomalous_fraction" else 0
     thresholds, rule = calibrate.image_thresholds(val_scores, opts.targets, defect_scores, floor)
     say(
         f"pixel threshold {post.pixel_threshold:.5g} (q{opts.pixel_quantile}); "
         f"review_at {thresholds.review_at:.5g}, fail_at {thresholds.fail_at:.5g}"
     )
+    stages = Stages(dataset.frame_spec(p.frames), p.pre, choice.spec, post, thresholds)
     calibration = {
         "seed": opts.seed,
         "train_images": [p.ds.train[i].name for i in p.train_idx],
@@ -236,52 +242,50 @@ def calibrated(
         "thresholds": rule,
     }
     if float_model is not None:
-        agree = agreement.compare(float_model, parts.manifest(thresholds, {}, {}), good, bad)
+        agree = agreement.compare(float_model, stages, good, bad)
         say(f"int8 vs float on validation: {agreement.summary_line(agree)}")
         calibration["int8_vs_float"] = agree
-    return Calibrated(parts, thresholds, calibration, val_idx)
+    return Calibrated(stages, calibration, val_idx)
 
 
-@dataclass(frozen=True)
-class _Parts:
-    """Everything of the manifest that stays fixed once the model and map are chosen."""
-
-    ds: dataset.Dataset
-    opts: FitOptions
-    pre: Preprocess
-    amap: AnomalyMap
-    post: Postprocess
-    model: Model
-    frame_spec: object
-    macs: int
-
-    def manifest(self, thresholds: Thresholds, calibration: dict, metrics: dict) -> Manifest:
-        now = dt.datetime.now(dt.UTC)
-        return Manifest(
-            schema_version=SCHEMA_VERSION,
-            model={
-                "name": self.opts.name or self.ds.root.name,
-                "version": self.opts.version or now.strftime("%Y%m%d-%H%M%S"),
-                "architecture": f"{self.opts.model}: {training_recipe(self.opts).description}",
-                "created_at": now.isoformat(timespec="seconds"),
-                "trainer_version": package_version("lineside"),
-                "macs": self.macs,
-            },
-            input=self.model.input,
-            output=self.model.output,
-            frame=self.frame_spec,
-            preprocess=self.pre,
-            anomaly_map=self.amap,
-            postprocess=self.post,
-            thresholds=thresholds,
-            calibration=calibration,
-            dataset=self.ds.summary(),
-            metrics=metrics,
-            files={},
-        )
+def _manifest(
+    p: Prepared,
+    opts: FitOptions,
+    model: Model,
+    macs: int,
+    stages: Stages,
+    calibration: dict,
+    metrics: dict,
+    selftest_images: SelfTest,
+) -> Manifest:
+    """The bundle's manifest, made once, when everything in it is known."""
+    now = dt.datetime.now(dt.UTC)
+    return Manifest(
+        schema_version=SCHEMA_VERSION,
+        model={
+            "name": opts.name or p.ds.root.name,
+            "version": opts.version or now.strftime("%Y%m%d-%H%M%S"),
+            "architecture": f"{opts.model}: {training_recipe(opts).description}",
+            "created_at": now.isoformat(timespec="seconds"),
+            "trainer_version": package_version("lineside"),
+            "macs": macs,
+        },
+        input=model.input,
+        output=model.output,
+        frame=stages.frame,
+        preprocess=stages.preprocess,
+        anomaly_map=stages.anomaly_map,
+        postprocess=stages.postprocess,
+        thresholds=stages.thresholds,
+        calibration=calibration,
+        dataset=p.ds.summary(),
+        metrics=metrics,
+        selftest=selftest_images,
+        files={},
+    )
 
 
-def _selftest(good_frames, results, manifest, model) -> tuple[SelfTest, dict[str, bytes]]:
+def _selftest(good_frames, results, stages: Stages, model) -> tuple[SelfTest, dict[str, bytes]]:
     """A few held-out good parts and the clearest detections, with the scores measured here."""
     frames = list(good_frames[:3])
     caught = sorted(
@@ -292,6 +296,6 @@ def _selftest(good_frames, results, manifest, model) -> tuple[SelfTest, dict[str
     for i, frame in enumerate(frames):
         name = f"selftest/{i:02d}.png"
         files[name] = selftest.encode(frame)
-        insp = inspect_frame(frame, manifest, model.reconstruct)
+        insp = inspect_frame(frame, stages, model.reconstruct)
         images.append(SelfTestImage(file=name, score=insp.score, verdict=insp.verdict))
-    return SelfTest(tolerance=selftest.tolerance(manifest), images=tuple(images)), files
+    return SelfTest(tolerance=selftest.tolerance(stages), images=tuple(images)), files

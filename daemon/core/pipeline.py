@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -15,9 +16,24 @@ from lineside.daemon.core.regions import Region, find_regions
 from lineside.daemon.core.roi import RoiResult, RoiRule, check_rois, without_expected_changes
 from lineside.daemon.core.score import SCORES
 from lineside.daemon.core.verdict import Verdict, verdict
-from lineside.deploy.manifest import Manifest
+from lineside.deploy.manifest import AnomalyMap, FrameSpec, Postprocess, Preprocess, Thresholds
 
 Reconstruct = Callable[[np.ndarray], np.ndarray]
+
+
+class Stages(Protocol):
+    """What the pipeline reads of a manifest (the trainer scores with it before one exists)."""
+
+    @property
+    def frame(self) -> FrameSpec: ...
+    @property
+    def preprocess(self) -> Preprocess: ...
+    @property
+    def anomaly_map(self) -> AnomalyMap: ...
+    @property
+    def postprocess(self) -> Postprocess: ...
+    @property
+    def thresholds(self) -> Thresholds: ...
 
 
 @dataclass(frozen=True)
@@ -62,31 +78,42 @@ class _Stopwatch:
         self._t = now
 
 
+def postprocess(
+    amap: np.ndarray,
+    post: Postprocess,
+    rules: tuple[RoiRule, ...] = (),
+    geo: Geometry | None = None,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Threshold, drop small clusters and score one anomaly map, as everywhere that scores:
+    (mask, mask without expected changes, image score). Changes an ROI rule expects are neither
+    regions nor part of the score."""
+    mask = remove_small_clusters(binarize(amap, post.pixel_threshold), post.min_cluster_px)
+    scored = without_expected_changes(mask, rules, geo)
+    score = SCORES[post.score](scored, without_expected_changes(amap, rules, geo))
+    return mask, scored, score
+
+
 def inspect_frame(
     frame: np.ndarray,
-    manifest: Manifest,
+    stages: Stages,
     reconstruct: Reconstruct,
     rules: tuple[RoiRule, ...] = (),
 ) -> Inspection:
     """Run every stage on one uint8 frame. Raises FrameError for a frame unlike the training set."""
     watch = _Stopwatch()
-    check_frame(frame, manifest.frame)
-    x = preprocess(frame, manifest.preprocess)
-    geo = geometry(frame.shape, manifest.preprocess)
+    check_frame(frame, stages.frame)
+    x = preprocess(frame, stages.preprocess)
+    geo = geometry(frame.shape, stages.preprocess)
     watch.lap("preprocess")
     recon = reconstruct(x)
     watch.lap("inference")
-    amap = anomaly_map.compute(x, recon, manifest.anomaly_map)
+    amap = anomaly_map.compute(x, recon, stages.anomaly_map)
     watch.lap("anomaly_map")
-    post = manifest.postprocess
-    mask = remove_small_clusters(binarize(amap, post.pixel_threshold), post.min_cluster_px)
+    mask, scored, score = postprocess(amap, stages.postprocess, rules, geo)
     watch.lap("denoise")
-    # Changes an ROI rule expects are neither regions nor part of the score.
-    scored = without_expected_changes(mask, rules, geo)
     regions = find_regions(scored, amap, geo)
     watch.lap("regions")
-    score = SCORES[post.score](scored, without_expected_changes(amap, rules, geo))
     roi_results = check_rois(mask, rules, geo)
-    decision = verdict(score, manifest.thresholds, (r.ok for r in roi_results))
+    decision = verdict(score, stages.thresholds, (r.ok for r in roi_results))
     watch.lap("verdict")
     return Inspection(score, decision, regions, roi_results, watch.laps, amap, mask, geo)

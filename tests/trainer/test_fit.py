@@ -204,3 +204,23 @@ def test_repair_is_opt_in():
     assert training_recipe(FitOptions(repair=True)).denoising
     original = training_recipe(FitOptions(model="original", repair=True))
     assert original == training_recipe(FitOptions(model="original"))
+
+
+def test_fit_builds_the_manifest_once(synth_dir, tmp_path, monkeypatch):
+    """Calibration, evaluation and the self-test score with the chosen stages; the manifest is
+    made once, when everything in it is known."""
+    from lineside.trainer import fit as fit_module
+    from tests.conftest import FIT_SETTINGS
+
+    made = []
+
+    class Counted(fit_module.Manifest):
+        def __init__(self, **fields):
+            made.append(fields["model"]["version"])
+            super().__init__(**fields)
+
+    monkeypatch.setattr(fit_module, "Manifest", Counted)
+    opts = fit_module.FitOptions(**{**FIT_SETTINGS, "epochs": 2})
+    result = fit_module.fit(synth_dir, tmp_path / "once.lsb", opts, say=lambda _: None)
+    assert made == ["t1"]
+    assert result.manifest.selftest is not None and result.metrics
