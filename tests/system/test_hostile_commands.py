@@ -8,6 +8,7 @@ checks the daemon still answers commands and publishes inspections afterwards.
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 from lineside.deploy import bundle as bundles
@@ -211,3 +212,34 @@ def test_a_broker_with_accounts_for_the_station_and_for_maintenance(
     )
     assert refused.returncode == 2 and "refused the connection" in refused.stderr
     assert daemon.proc.poll() is None
+
+
+def test_model_and_rollback_bursts_while_starting_and_stopping(
+    broker, start_daemon, parts_video, signed_bundle
+):
+    """Commands that arrive before the station is built, or while it stops, wait or are dropped
+    with the connection: paho's loop survives, the process neither crashes nor hangs."""
+    rec = Recorder(broker.port, f"{PREFIX}/#", "bursts")
+    data = signed_bundle.read_bytes()
+
+    def burst(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            rec.client.publish(f"{PREFIX}/cmd/model", data, qos=1)
+            rec.client.publish(f"{PREFIX}/cmd/rollback", b'{"id": "b"}', qos=1)
+            time.sleep(0.05)
+
+    daemon = start_daemon(broker.port, source={"kind": "video", "path": str(parts_video), **VIDEO})
+    burst(8)  # the daemon starts (imports, self-test, connect) meanwhile
+    rec.wait_for(lambda: len(rec.on("inspection")) >= 3, 60, "inspections")
+    still_serving(rec)
+    assert any(d["command"] == "rollback" for d in replies(rec))
+    stopper = threading.Thread(target=burst, args=(3,))
+    stopper.start()
+    time.sleep(0.5)
+    status, _ = daemon.terminate()
+    stopper.join()
+    assert status == 0
+    rec.wait_for(lambda: rec.on("status")[-1].payload == b"stopped", 10, "stopped")
+    assert "Traceback" not in daemon.log()
+    rec.close()
