@@ -9,19 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-from pydantic import TypeAdapter, ValidationError
+from lineside.daemon.signals import Signals
 
-from lineside.daemon import bench, config, preflight, service
-from lineside.daemon.bundle_store import BundleStore
-from lineside.daemon.core import heatmap
-from lineside.daemon.core.pipeline import Frame, inspect_frame
-from lineside.daemon.core.preprocess import FrameError
-from lineside.daemon.core.roi import RoiRule
-from lineside.daemon.image_files import read_paths
-from lineside.daemon.runtime import ModelError, load_bundle
-from lineside.daemon.sinks.mqtt_topics import inspection_doc
-from lineside.deploy.bundle import BundleError
+# The commands import the pipeline (NumPy, OpenCV, LiteRT: about half a second) when they run,
+# so that `run` has its signal handlers installed first and `--help` answers at once.
 
 log = logging.getLogger("lineside.daemon")
 
@@ -36,12 +27,15 @@ class UsageError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "run":
+        args.signals = Signals()
+        args.signals.install()
     level = logging.INFO if args.command == "run" else logging.WARNING
     # No timestamps: journald stamps each line itself.
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (UsageError, BundleError, ModelError, config.ConfigError) as exc:
+    except _refusals() as exc:
         print(f"lineside-daemon: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
@@ -49,6 +43,16 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"lineside-daemon: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _refusals() -> tuple[type[Exception], ...]:
+    """What is reported in one line with exit status 2. Evaluated only when something was
+    raised, by which time the command has loaded these modules."""
+    from lineside.daemon.config import ConfigError
+    from lineside.daemon.runtime import ModelError
+    from lineside.deploy.bundle import BundleError
+
+    return (UsageError, BundleError, ModelError, ConfigError)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -110,10 +114,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_rules(path: Path | None) -> tuple[RoiRule, ...]:
+def load_rules(path: Path | None) -> tuple:
     """ROI rules from a YAML file of the form `rois: [{name, box, expect, ...}]`."""
     if path is None:
         return ()
+    import yaml
+    from pydantic import TypeAdapter, ValidationError
+
+    from lineside.daemon import config
+    from lineside.daemon.core.roi import RoiRule
+
     try:
         doc = yaml.safe_load(path.read_text()) or {}
     except OSError as exc:
@@ -133,6 +143,13 @@ def load_rules(path: Path | None) -> tuple[RoiRule, ...]:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from lineside.daemon.core import heatmap
+    from lineside.daemon.core.pipeline import Frame, inspect_frame
+    from lineside.daemon.core.preprocess import FrameError
+    from lineside.daemon.image_files import read_paths
+    from lineside.daemon.runtime import load_bundle
+    from lineside.daemon.sinks.mqtt_topics import inspection_doc
+
     rules = load_rules(args.rules)
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {args.threads}")
@@ -164,10 +181,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    return service.run(args.config, exit_at_end=args.exit_when_source_ends)
+    from lineside.daemon import service
+
+    return service.run(args.config, args.exit_when_source_ends, args.signals)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from lineside.daemon import bench
+
     if args.frames < 1 or (args.threads is not None and args.threads < 1):
         raise UsageError("--frames and --threads must be at least 1")
     try:
@@ -179,6 +200,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from lineside.daemon import config, preflight, service
+    from lineside.daemon.bundle_store import BundleStore
+    from lineside.daemon.runtime import ModelError
+    from lineside.deploy.bundle import BundleError
+
     cfg = config.load(args.config)
     preflight.check(cfg)
     bundle_path = service.resolve_bundle(cfg.model.path)

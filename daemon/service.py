@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import signal
-import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -24,34 +22,13 @@ from lineside.daemon.connection import Connection, key
 from lineside.daemon.control import Inbox
 from lineside.daemon.notify import Notifier
 from lineside.daemon.runtime import ModelError
+from lineside.daemon.signals import Signals
 from lineside.daemon.station import Station
 from lineside.deploy.bundle import BundleError
 
 log = logging.getLogger(__name__)
 
 EXIT_FAULT = 1
-
-
-class Signals:
-    def __init__(self) -> None:
-        self.stop = threading.Event()
-        self.reload = threading.Event()
-        self.reload_from_mqtt = False  # a remote reload may not move the model backwards
-
-    def install(self) -> None:
-        signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
-        signal.signal(signal.SIGINT, lambda *_: self.stop.set())
-        signal.signal(signal.SIGHUP, lambda *_: self.reload.set())
-
-    def remote_reload(self) -> None:
-        self.reload_from_mqtt = True
-        self.reload.set()
-
-    def take_reload(self) -> bool:
-        """Clear the request; True when it came over MQTT."""
-        remote, self.reload_from_mqtt = self.reload_from_mqtt, False
-        self.reload.clear()
-        return remote
 
 
 def resolve_bundle(path: Path) -> Path:
@@ -76,10 +53,12 @@ def open_store(cfg: Config, keep_newer: bool = False) -> tuple[BundleStore, Load
     return store, store.startup(configured, prefer_active)
 
 
-def run(config_path: Path, exit_at_end: bool = False) -> int:
-    """Run until SIGTERM/SIGINT (0) or a dead background thread (1); bad files at start raise."""
-    signals = Signals()
-    signals.install()  # before the self-test, so an early SIGHUP or SIGTERM is not fatal
+def run(config_path: Path, exit_at_end: bool = False, signals: Signals | None = None) -> int:
+    """Run until SIGTERM/SIGINT (0) or a dead background thread (1); bad files at start raise.
+    `signals` are installed by the caller as early as it can (the CLI: before its imports)."""
+    if signals is None:
+        signals = Signals()
+        signals.install()
     cfg = config.load(config_path)
     preflight.check(cfg)
     store, active = open_store(cfg)
