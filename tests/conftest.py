@@ -36,6 +36,20 @@ def shared_dataset(name: str) -> Path:
     return path
 
 
+@pytest.fixture
+def small_disk(tmp_path):
+    """An 8 MiB tmpfs: a real file system that fills up. CI (root) must be able to make it."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if os.geteuid() != 0 or os.system(f"mount -t tmpfs -o size=8m tmpfs {mount}") != 0:
+        reason = "mounting a small tmpfs needs root and a machine that allows it"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI runs as root and must test a full disk: {reason}")
+        pytest.skip(reason)
+    yield mount
+    os.system(f"umount {mount}")
+
+
 @pytest.fixture(scope="session")
 def synth_dir(tmp_path_factory) -> Path:
     from lineside.trainer.synth import write_dataset

@@ -14,6 +14,7 @@ from lineside.daemon.control import Control, Inbox
 from lineside.daemon.swap import Job, ModelSwap
 from lineside.deploy import contract, signing
 from tests.support import bundles as kit
+from tests.support.disk import fill
 
 
 def _created(created_at: str):
@@ -120,3 +121,33 @@ def test_a_signed_rollback_acts_once(swap, keys):
     assert s.active.bundle.manifest.model.version == "2001"
     control.handle("rollback", signed.encode())
     assert "used before" in said[-1][1]["error"]
+
+
+def test_a_bundle_pushed_onto_a_full_disk_is_answered_and_the_old_one_serves(
+    small_disk, bundle_path, keys
+):
+    key, trusted = keys
+    store = BundleStore(small_disk / "store", trusted, 64 * 1024 * 1024, 1)
+    first = kit.repack(bundle_path.read_bytes(), key, _created("2001-01-01"))
+    (small_disk.parent / "2001.lsb").write_bytes(first)
+    replies: list[tuple] = []
+    s = ModelSwap(
+        store,
+        store.startup(small_disk.parent / "2001.lsb", False),
+        lambda *a, **kw: replies.append((a, kw)),
+    )
+    s.start()
+    try:
+        filler = fill(small_disk)
+        newer = kit.repack(bundle_path.read_bytes(), key, _created("2002-01-01"))
+        s.submit(Job("model", "mqtt", None, newer))
+        _wait(lambda: replies, "an answer")
+        assert replies[0][1]["ok"] is False
+        assert "cannot write the bundle" in replies[0][1]["error"]
+        assert s.take_pending() is None and store.active_path.read_bytes() == first
+        filler.unlink()
+        s.submit(Job("model", "mqtt", None, newer))
+        _wait(lambda: s.take_pending() is not None, "the push after space returned")
+        assert s.active.bundle.manifest.model.version == "2002"
+    finally:
+        s.stop()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import socket
 import threading
@@ -17,7 +16,6 @@ from collections import OrderedDict
 
 import cv2
 import numpy as np
-import pytest
 
 from lineside.daemon import config, service
 from lineside.daemon.connection import Connection
@@ -25,6 +23,7 @@ from lineside.daemon.control import Inbox
 from lineside.daemon.notify import Notifier
 from lineside.daemon.signals import Signals
 from lineside.daemon.station import Station
+from tests.support.disk import fill
 from tests.support.mqtt_client import Recorder
 from tests.support.station import PREFIX, still_serving
 
@@ -112,19 +111,6 @@ def test_a_camera_that_changes_resolution_is_a_fault_not_a_restart_loop(
     rec.close()
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 2 MiB tmpfs: a real file system that fills up."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
-    mount = tmp_path / "small"
-    mount.mkdir()
-    if os.system(f"mount -t tmpfs -o size=2m tmpfs {mount}") != 0:
-        pytest.skip("this machine does not allow mounting a tmpfs")
-    yield mount
-    os.system(f"umount {mount}")
-
-
 def test_disk_full_with_the_broker_down_counts_losses_and_recovers(
     tmp_path, small_disk, broker, start_daemon, parts_video
 ):
@@ -139,14 +125,7 @@ def test_disk_full_with_the_broker_down_counts_losses_and_recovers(
     )
     rec.wait_for(lambda: len(rec.on("inspection")) >= 3, 60, "inspections")
     broker.stop(signal.SIGTERM)
-    filler = small_disk / "filler"
-    try:
-        with open(filler, "wb") as f:
-            while True:
-                f.write(b"\0" * 4096)
-                f.flush()
-    except OSError:
-        pass  # the disk is full now
+    filler = fill(small_disk)
     time.sleep(8)
     broker.start()  # the broker returns while the disk is still full: deletes fail
     rec.wait_for(lambda: rec.on("stats") and rec.on("stats")[-1].at > time.time() - 2, 40, "stats")
