@@ -43,6 +43,9 @@ class Broker:
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
             f"persistence true\npersistence_location {workdir}/\n"
             "autosave_interval 1\nmax_queued_messages 100000\nlog_dest stderr\n"
+            # Started as root, Mosquitto would switch to its own user, which cannot read the
+            # test's private folder (persistence, passwords, certificates).
+            + ("user root\n" if os.geteuid() == 0 else "")
         )
         self.proc: subprocess.Popen | None = None
 
@@ -58,10 +61,12 @@ class Broker:
                 capture_output=True,
             )
         text = self.conf.read_text().replace("allow_anonymous true", "allow_anonymous false")
-        # Started as root, Mosquitto would switch to its own user, which cannot read the test's
-        # private folder.
-        stay = "user root\n" if os.geteuid() == 0 else ""
-        self.conf.write_text(text + f"password_file {passwd}\n{stay}")
+        self.conf.write_text(text + f"password_file {passwd}\n")
+
+    def require_tls(self, ca: Path, cert: Path, key: Path) -> None:
+        """Serve TLS only, with this certificate (before `start`)."""
+        text = self.conf.read_text()
+        self.conf.write_text(text + f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\n")
 
     def start(self) -> None:
         log = open(self.workdir / "mosquitto.log", "ab")  # noqa: SIM115 - closed with the process

@@ -14,6 +14,7 @@ import time
 from lineside.deploy import bundle as bundles
 from lineside.deploy import contract
 from tests.support import bundles as kit
+from tests.support import tls
 from tests.support.mqtt_client import Recorder
 from tests.support.station import PREFIX, deploy, replies, reply_to, still_serving
 
@@ -243,3 +244,25 @@ def test_model_and_rollback_bursts_while_starting_and_stopping(
     rec.wait_for(lambda: rec.on("status")[-1].payload == b"stopped", 10, "stopped")
     assert "Traceback" not in daemon.log()
     rec.close()
+
+
+def test_the_daemon_and_lineside_deploy_over_tls(tmp_path, broker, start_daemon, parts_video):
+    """13. TLS with the broker's CA from a file, for the station and for maintenance."""
+    ca, cert, key = tls.make(tmp_path)
+    broker.stop()
+    broker.require_tls(ca, cert, key)
+    broker.start()
+    daemon = start_daemon(
+        broker.port,
+        source={"kind": "video", "path": str(parts_video), **VIDEO},
+        mqtt={"host": "127.0.0.1", "port": broker.port, "keepalive_s": 5, "tls": {"ca": str(ca)}},
+    )
+    broker_at = f"127.0.0.1:{broker.port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "connected to the broker" not in daemon.log():
+        time.sleep(0.2)
+    status = deploy("status", "--broker", broker_at, "--tls-ca", str(ca))
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.splitlines()[1].split()[:2] == ["cell-1", "online"], status.stdout
+    plain = deploy("status", "--broker", broker_at)
+    assert plain.returncode == 2 and "lineside-deploy: error:" in plain.stderr
