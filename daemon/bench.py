@@ -77,7 +77,7 @@ def run(
                 raise RuntimeError(f"the source gave no frame (camera {camera.state})")
             if done == warmup:
                 started, dropped0 = time.perf_counter(), camera.dropped
-            insp = inspect_frame(frame.image, m, model.reconstruct)
+            insp = inspect_frame(frame.image, m, model.infer)
             t0 = time.perf_counter()
             payload = mqtt_topics.inspection_payload(insp, done, frame, None, bundle, "bench")
             writer.put([("bench/inspection", payload, 1, False)])
@@ -120,7 +120,7 @@ def _model_only(model, x: np.ndarray, n: int) -> float:
     times = []
     for _ in range(max(n, 20)):
         t0 = time.perf_counter()
-        model.reconstruct(x)
+        model.infer(x)
         times.append((time.perf_counter() - t0) * 1000)
     return float(np.median(times))
 

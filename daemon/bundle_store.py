@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lineside.daemon import selftest
-from lineside.daemon.runtime import Model, ModelError
+from lineside.daemon.runtime import FeatureModel, Model, ModelError, load_model
 from lineside.deploy import bundle as bundles
 from lineside.deploy import signing
 from lineside.deploy.bundle import Bundle, BundleError
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Loaded:
     bundle: Bundle
-    model: Model
+    model: Model | FeatureModel
     data: bytes
 
     @property
@@ -75,8 +75,7 @@ class BundleStore:
     def vet(self, data: bytes) -> Loaded:
         """Every check; raises BundleError or ModelError naming the first that failed."""
         b = bundles.parse(data, self._trusted(), self.max_bytes)
-        model = Model(b.model_bytes, num_threads=self.threads)
-        model.check_against(b.manifest.input, b.manifest.output)
+        model = load_model(b, num_threads=self.threads)
         selftest.run(b, model)
         return Loaded(b, model, data)
 

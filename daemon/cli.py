@@ -163,7 +163,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         try:
             if item.error:
                 raise FrameError(item.error)
-            insp = inspect_frame(item.frame, manifest, model.reconstruct, rules)
+            insp = inspect_frame(item.frame, manifest, model.infer, rules)
         except FrameError as exc:
             failures += 1
             print(f"lineside-daemon: {item.source}: {exc}", file=sys.stderr)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import importlib
+import io
 import logging
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from lineside.deploy.bundle import Bundle
+from lineside.daemon.core.features import assemble
+from lineside.daemon.core.heads import GaussianHead, HeadError
+from lineside.deploy.bundle import Bundle, sha256_hex
 from lineside.deploy.bundle import read as read_bundle
-from lineside.deploy.manifest import TensorSpec
+from lineside.deploy.manifest import Features, Manifest, TensorSpec
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +92,122 @@ class Model:
         self._interp.invoke()
         return _dequantize(self._interp.get_tensor(self._out["index"])[0], self.output)
 
+    # What the pipeline calls: for an autoencoder, the reconstruction.
+    infer = reconstruct
+
+
+class Backbone:
+    """The cut pretrained network: float image in [0,1] -> its feature maps on one grid."""
+
+    def __init__(
+        self, model_bytes: bytes, input_size: tuple[int, int], num_threads: int | None = None
+    ) -> None:
+        cls, self.runtime = interpreter_class()
+        self.threads = num_threads or box_threads()
+        try:
+            self._interp = cls(model_content=model_bytes, num_threads=self.threads)
+            inp = self._interp.get_input_details()
+            if len(inp) != 1:
+                raise ModelError(f"backbone has {len(inp)} inputs, need 1")
+            # The cut backbone is fully convolutional: it takes the bundle's input size as is.
+            width, height = input_size
+            self._interp.resize_tensor_input(inp[0]["index"], [1, height, width, 3])
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"backbone does not load: {str(exc).splitlines()[0]}") from None
+        self._in = self._interp.get_input_details()[0]
+        self._outs = self._interp.get_output_details()
+        self.input = _spec(self._in)
+        self.outputs = tuple(_spec(o) for o in self._outs)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return self.outputs[0].shape[1], self.outputs[0].shape[2]
+
+    @property
+    def channels(self) -> int:
+        return sum(o.shape[-1] for o in self.outputs)
+
+    def features(self, x: np.ndarray) -> np.ndarray:
+        """(H, W, 3) float32 in [0,1] -> (h, w, C) float32 features on the finest grid."""
+        # The backbone reads plain 8-bit pixels (its input quantization maps 0..255 to -1..1).
+        pixels = np.rint(x * 255).astype(np.uint8)
+        self._interp.set_tensor(self._in["index"], pixels[None])
+        self._interp.invoke()
+        return assemble(
+            [
+                _dequantize(self._interp.get_tensor(o["index"])[0], spec)
+                for o, spec in zip(self._outs, self.outputs, strict=True)
+            ]
+        )
+
+
+class FeatureModel:
+    """The backbone and a head: float image in [0,1] -> distance per feature-grid cell."""
+
+    def __init__(self, backbone: Backbone, head: GaussianHead) -> None:
+        self.backbone, self.head = backbone, head
+        self.runtime, self.threads = backbone.runtime, backbone.threads
+        self.input = backbone.input
+
+    def check_against(self, declared_in: TensorSpec, features: Features) -> None:
+        """Refuse a backbone or head that disagrees with the manifest or with each other."""
+        bb, declared = self.backbone, features.backbone.outputs
+        if bb.input.dtype != declared_in.dtype or len(bb.outputs) != len(declared):
+            raise ModelError(
+                f"backbone has a {bb.input.dtype} input and {len(bb.outputs)} outputs, the "
+                f"manifest says {declared_in.dtype} and {len(declared)}"
+            )
+        for actual, spec in zip(bb.outputs, declared, strict=True):
+            if actual.dtype != spec.dtype or not np.isclose(actual.scale, spec.scale):
+                raise ModelError("backbone output quantization differs from the manifest")
+        head = features.head
+        if self.head.grid != bb.grid or tuple(head.grid) != bb.grid:
+            raise ModelError(
+                f"head grid {self.head.grid} does not fit the backbone's {bb.grid} feature grid"
+            )
+        if bb.channels != head.channels or self.head.projection.shape != (bb.channels, head.dims):
+            raise ModelError(
+                f"head takes {self.head.projection.shape[0]} features per cell, the backbone "
+                f"gives {bb.channels}"
+            )
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        """(H, W, 3) float32 in [0,1] -> (h, w) float32 distance per feature-grid cell."""
+        return self.head.distance(self.backbone.features(x))
+
+
+def read_head(data: bytes) -> GaussianHead:
+    """A Gaussian head from `head.npz` bytes; arrays only, never pickled objects."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise ModelError(f"head does not load: {exc}") from None
+    try:
+        return GaussianHead.from_arrays(arrays)
+    except HeadError as exc:
+        raise ModelError(str(exc)) from None
+
+
+def load_model(bundle: Bundle, num_threads: int | None = None) -> Model | FeatureModel:
+    """The bundle's network (and head), checked against its manifest."""
+    m: Manifest = bundle.manifest
+    if m.features is None:
+        model = Model(bundle.model_bytes, num_threads=num_threads)
+        model.check_against(m.input, m.output)
+        return model
+    backbone = m.features.backbone
+    if sha256_hex(bundle.model_bytes) != backbone.sha256:
+        raise ModelError("backbone SHA-256 does not match the manifest's backbone.sha256")
+    if m.features.head.file not in bundle.files:
+        raise ModelError(f"bundle has no head file {m.features.head.file}")
+    head = read_head(bundle.files[m.features.head.file])
+    backbone_net = Backbone(bundle.model_bytes, m.preprocess.size, num_threads=num_threads)
+    model = FeatureModel(backbone_net, head)
+    model.check_against(m.input, m.features)
+    return model
+
 
 def _spec(detail: dict) -> TensorSpec:
     scale, zero_point = detail["quantization"]
@@ -113,12 +233,10 @@ def _dequantize(q: np.ndarray, spec: TensorSpec) -> np.ndarray:
     return (q.astype(np.float32) - spec.zero_point) * np.float32(spec.scale)
 
 
-def load_bundle(path: Path, num_threads: int | None = None) -> tuple[Bundle, Model]:
+def load_bundle(path: Path, num_threads: int | None = None) -> tuple[Bundle, Model | FeatureModel]:
     """Read and verify a bundle file, load its model and check it against the manifest.
 
     Raises BundleError or ModelError with a one-line reason.
     """
     bundle = read_bundle(path)
-    model = Model(bundle.model_bytes, num_threads=num_threads)
-    model.check_against(bundle.manifest.input, bundle.manifest.output)
-    return bundle, model
+    return bundle, load_model(bundle, num_threads)

@@ -50,9 +50,7 @@ def run(bundle: Bundle, model: Model) -> list[str]:
     lines = []
     for image in st.images:
         try:
-            score = inspect_frame(
-                frame(bundle, image.file), bundle.manifest, model.reconstruct
-            ).score
+            score = inspect_frame(frame(bundle, image.file), bundle.manifest, model.infer).score
         except FrameError as exc:
             raise ModelError(f"self-test image {image.file}: {exc}") from None
         if abs(score - image.score) > st.tolerance:

@@ -131,7 +131,7 @@ class Station:
         active = self.active
         try:
             insp = inspect_frame(
-                frame.image, active.bundle.manifest, active.model.reconstruct, self.cfg.rois
+                frame.image, active.bundle.manifest, active.model.infer, self.cfg.rois
             )
         except FrameError as exc:
             self._refused(str(exc), req)

@@ -6,9 +6,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)  # 1: pixel autoencoders only; 2 adds the feature family
 # The names the pipeline, the trainer and the command lines share; defined here only.
 MAP_KINDS = ("squared_error", "ssim", "blend")
+# The feature family's map: the head's distance per feature-grid cell, upsampled to the input.
+FEATURE_MAP = "feature_distance"
+HEAD_KINDS = ("gaussian",)
 SCORE_NAMES = ("anomalous_fraction", "map_max", "top_k_mean")
 
 
@@ -63,7 +67,7 @@ class Preprocess(_Frozen):
 class AnomalyMap(_Frozen):
     """How the map is made from input and reconstruction (see lineside.daemon.core.anomaly_map)."""
 
-    kind: Literal[MAP_KINDS] = "squared_error"
+    kind: Literal[(*MAP_KINDS, FEATURE_MAP)] = "squared_error"
     smooth_sigma: float = Field(
         default=0.0, ge=0, description="Gaussian sigma in map pixels before thresholding; 0 = off"
     )
@@ -104,11 +108,37 @@ class SelfTest(_Frozen):
     images: tuple[SelfTestImage, ...] = Field(min_length=1)
 
 
+class Backbone(_Frozen):
+    """The pretrained feature extractor the box runs (`model.tflite`), cut from `source`."""
+
+    source: str
+    source_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="of the cut model.tflite")
+    layers: tuple[str, ...] = Field(min_length=1)
+    outputs: tuple[TensorSpec, ...] = Field(min_length=1)
+
+
+class Head(_Frozen):
+    """What turns the backbone's features into a distance per grid cell (`head.npz`)."""
+
+    kind: Literal[HEAD_KINDS]
+    file: str = Field(default="head.npz", pattern=r"^[A-Za-z0-9_.-]+\.npz$")
+    grid: tuple[int, int] = Field(description="feature grid (rows, columns)")
+    channels: int = Field(ge=1, description="backbone features per cell, concatenated")
+    dims: int = Field(ge=1, description="after the head's projection")
+
+
+class Features(_Frozen):
+    backbone: Backbone
+    head: Head
+
+
 class Manifest(_Frozen):
     schema_version: int
     model: ModelInfo
     input: TensorSpec
-    output: TensorSpec
+    output: TensorSpec | None = Field(default=None, description="pixel autoencoders only")
+    features: Features | None = Field(default=None, description="feature family only")
     frame: FrameSpec
     preprocess: Preprocess
     anomaly_map: AnomalyMap = AnomalyMap()
@@ -122,9 +152,22 @@ class Manifest(_Frozen):
 
     @model_validator(mode="after")
     def _known_schema(self) -> Manifest:
-        if self.schema_version != SCHEMA_VERSION:
+        if self.schema_version not in READABLE_SCHEMAS:
             raise ValueError(
                 f"schema_version {self.schema_version} is not supported (this build reads "
-                f"{SCHEMA_VERSION})"
+                f"{', '.join(map(str, READABLE_SCHEMAS))})"
             )
         return self
+
+    @model_validator(mode="after")
+    def _one_family(self) -> Manifest:
+        feature_map = self.anomaly_map.kind == FEATURE_MAP
+        if self.features is None and (self.output is None or feature_map):
+            raise ValueError("a pixel model needs `output` and a pixel anomaly map")
+        if self.features is not None and (self.output is not None or not feature_map):
+            raise ValueError(f"a feature model has no `output` and uses the {FEATURE_MAP} map")
+        return self
+
+    @property
+    def family(self) -> str:
+        return "pixel" if self.features is None else "features"

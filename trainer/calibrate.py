@@ -87,7 +87,7 @@ def choose(
     simpler candidate (earlier in `kinds`, less smoothing). Returns the choice and every
     candidate's numbers.
     """
-    weight = blend_weight(*good)
+    weight = blend_weight(*good) if "blend" in candidates.kinds else 1.0
     labels = np.r_[np.zeros(len(good[0])), np.ones(len(defective[0]))]
     truth = np.concatenate([np.zeros(defect_masks.shape, bool), defect_masks])
     table, best = [], None

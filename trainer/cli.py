@@ -13,9 +13,10 @@ from pydantic import ValidationError
 
 from lineside.deploy.manifest import MAP_KINDS, SCORE_NAMES
 from lineside.trainer.options import (
-    ARCHITECTURES,
     AUTO,
     DEFAULT,
+    FAMILY_DEFAULTS,
+    MODELS,
     FitOptions,
     Targets,
     default,
@@ -85,10 +86,11 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--out", type=Path, required=True, help="bundle file to write (.lsb)")
     f.add_argument(
         "--model",
-        choices=list(ARCHITECTURES),
+        choices=list(MODELS),
         default=DEFAULT,
-        help="lineside (default): plain convs, bilinear upsampling, SSIM + squared-error loss; "
-        "original: the original method's model",
+        help="features (default): the pretrained int8 MobileNetV2 backbone with a Gaussian per "
+        "feature-grid cell; lineside: a pixel autoencoder (plain convs, bilinear upsampling, SSIM "
+        "+ squared-error loss); original: the original method's model",
     )
     f.add_argument(
         "--repair",
@@ -97,9 +99,19 @@ def _parser() -> argparse.ArgumentParser:
         help="lineside models: train on good images with synthetic defects pasted in, against "
         "the clean image (default: off; see docs/quality.md for when it helps)",
     )
-    f.add_argument("--image-size", type=int, default=default("image_size"))
-    f.add_argument("--color", choices=["gray", "rgb"], default=default("color"))
-    f.add_argument("--no-equalize", dest="equalize", action="store_false")
+    fam = {k: f"{v['image_size']} px, {v['color']}" for k, v in FAMILY_DEFAULTS.items()}
+    f.add_argument(
+        "--image-size",
+        type=int,
+        help=f"model input width and height (default: features {fam['features']}, "
+        f"pixel autoencoders {fam['pixel']})",
+    )
+    f.add_argument("--color", choices=["gray", "rgb"], help="default: by model, see above")
+    f.add_argument(
+        "--equalize",
+        action=argparse.BooleanOptionalAction,
+        help="histogram equalization (default: on for pixel autoencoders, off for features)",
+    )
     f.add_argument("--blur", dest="blur_ksize", type=int, default=0, help="Gaussian kernel, odd")
     f.add_argument("--crop", type=_crop, help="X,Y,W,H in frame pixels")
     f.add_argument(

@@ -46,7 +46,7 @@ def run(
     results = []
     for i, sample in enumerate(samples):
         frame = read_frames([sample.path])[0]
-        insp = inspect_frame(frame, stages, model.reconstruct)
+        insp = inspect_frame(frame, stages, model.infer)
         results.append(Result(sample, insp, truth_on_map(sample, frame.shape, stages)))
         if (i + 1) % 50 == 0 or i + 1 == len(samples):
             say(f"evaluated {i + 1}/{len(samples)} test images")

@@ -3,79 +3,39 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import version as package_version
 from pathlib import Path
 
 import numpy as np
 
-from lineside.daemon import selftest
-from lineside.daemon.core.pipeline import inspect_frame
 from lineside.daemon.core.preprocess import preprocess
 from lineside.daemon.runtime import Model
 from lineside.deploy import bundle as bundles
 from lineside.deploy import signing
 from lineside.deploy.manifest import (
     SCHEMA_VERSION,
-    AnomalyMap,
-    FrameSpec,
     Manifest,
     Postprocess,
-    Preprocess,
     SelfTest,
-    SelfTestImage,
-    Thresholds,
 )
-from lineside.trainer import agreement, augment, calibrate, dataset, evaluate, report
+from lineside.trainer import agreement, augment, calibrate, dataset, evaluate, fit_features, report
 from lineside.trainer.export import to_float_tflite, to_int8_tflite
+from lineside.trainer.fitting import (
+    FitResult,
+    Prepared,
+    Stages,
+    model_info,
+    prepare,
+    selftest_images,
+    split,
+)
 from lineside.trainer.model import build, count_macs
-from lineside.trainer.options import ARCHITECTURES, AUTO, Architecture, FitOptions
+from lineside.trainer.options import ARCHITECTURES, AUTO, FEATURES, Architecture, FitOptions
 from lineside.trainer.train import train
 
-
-@dataclass(frozen=True)
-class FitResult:
-    manifest: Manifest
-    path: Path
-    metrics: dict
-    report: Path | None
-
-
-def split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded split of image indices into (train, validation); at least one of each when n >= 2."""
-    order = np.random.default_rng(seed).permutation(n)
-    n_val = min(max(1, round(n * val_fraction)), n - 1) if n >= 2 and val_fraction > 0 else 0
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """Good images read, preprocessed exactly as the box will, and split."""
-
-    ds: dataset.Dataset
-    frames: list[np.ndarray]
-    pre: Preprocess
-    xs: np.ndarray
-    train_idx: np.ndarray
-    val_idx: np.ndarray
-
-
-def prepare(data: Path, opts: FitOptions) -> Prepared:
-    ds = dataset.load(data)
-    frames = dataset.read_frames(ds.train)
-    pre = Preprocess(
-        color=opts.color,
-        size=(opts.image_size, opts.image_size),
-        crop=opts.crop,
-        equalize=opts.equalize,
-        blur_ksize=opts.blur_ksize,
-    )
-    xs = np.stack([preprocess(f, pre) for f in frames])
-    train_idx, val_idx = split(len(frames), opts.val_fraction, opts.seed)
-    return Prepared(ds, frames, pre, xs, train_idx, val_idx)
+__all__ = ["FitOptions", "FitResult", "Prepared", "Stages", "fit", "prepare", "split"]
 
 
 def candidates(opts: FitOptions) -> calibrate.Candidates:
@@ -90,6 +50,9 @@ def candidates(opts: FitOptions) -> calibrate.Candidates:
 
 
 def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = print) -> FitResult:
+    """Fit the model family `opts.model` names on DATA's good images and write the bundle."""
+    if opts.model == FEATURES:
+        return fit_features.fit(data, out, opts, say)
     started = time.monotonic()
     key = signing.load_private(opts.sign_key) if opts.sign_key else None  # fail before training
     if opts.val_defects:
@@ -118,7 +81,7 @@ def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = pr
         results = evaluate.run(p.ds.test, cal.stages, model, say)
         metrics = evaluate.metrics(results, cal.stages.thresholds)
         metrics["int8_vs_float"] = agreement.on_test(results, float_model, cal.stages)
-    st, st_files = _selftest([p.frames[i] for i in cal.val_idx], results, cal.stages, model)
+    st, st_files = selftest_images([p.frames[i] for i in cal.val_idx], results, cal.stages, model)
     manifest = _manifest(p, opts, model, count_macs(net), cal.stages, calibration, metrics, st)
     packed = bundles.pack(
         manifest.model_dump(mode="json", exclude={"files"}),
@@ -166,17 +129,6 @@ def export_int8(net, p: Prepared, opts: FitOptions) -> bytes:
             [representative[:70], augment.defective_copies(representative[:30], opts.seed)[0]]
         )
     return to_int8_tflite(net, representative)
-
-
-@dataclass(frozen=True)
-class Stages:
-    """The pipeline a fit has chosen, as `inspect_frame` reads it, before there is a manifest."""
-
-    frame: FrameSpec
-    preprocess: Preprocess
-    anomaly_map: AnomalyMap
-    postprocess: Postprocess
-    thresholds: Thresholds
 
 
 @dataclass(frozen=True)
@@ -259,17 +211,9 @@ def _manifest(
     selftest_images: SelfTest,
 ) -> Manifest:
     """The bundle's manifest, made once, when everything in it is known."""
-    now = dt.datetime.now(dt.UTC)
     return Manifest(
         schema_version=SCHEMA_VERSION,
-        model={
-            "name": opts.name or p.ds.root.name,
-            "version": opts.version or now.strftime("%Y%m%d-%H%M%S"),
-            "architecture": f"{opts.model}: {training_recipe(opts).description}",
-            "created_at": now.isoformat(timespec="seconds"),
-            "trainer_version": package_version("lineside"),
-            "macs": macs,
-        },
+        model=model_info(p, opts, f"{opts.model}: {training_recipe(opts).description}", macs),
         input=model.input,
         output=model.output,
         frame=stages.frame,
@@ -283,19 +227,3 @@ def _manifest(
         selftest=selftest_images,
         files={},
     )
-
-
-def _selftest(good_frames, results, stages: Stages, model) -> tuple[SelfTest, dict[str, bytes]]:
-    """A few held-out good parts and the clearest detections, with the scores measured here."""
-    frames = list(good_frames[:3])
-    caught = sorted(
-        (r for r in results if r.sample.defective), key=lambda r: r.inspection.score, reverse=True
-    )
-    frames += dataset.read_frames([r.sample.path for r in caught[:2]])
-    images, files = [], {}
-    for i, frame in enumerate(frames):
-        name = f"selftest/{i:02d}.png"
-        files[name] = selftest.encode(frame)
-        insp = inspect_frame(frame, stages, model.reconstruct)
-        images.append(SelfTestImage(file=name, score=insp.score, verdict=insp.verdict))
-    return SelfTest(tolerance=selftest.tolerance(stages), images=tuple(images)), files

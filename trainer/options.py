@@ -45,11 +45,26 @@ ARCHITECTURES = {
         (8, 16, 32), "3-block version of the original, for fast tests", denoising=False
     ),
 }
-DEFAULT = "lineside"
+# The feature family: the pretrained int8 backbone with a per-location Gaussian head.
+FEATURES = "features"
+MODELS = (FEATURES, *ARCHITECTURES)
+DEFAULT = FEATURES
+# Per family: input size, colour and histogram equalization when the user does not say.
+# The backbone was trained on plain ImageNet colour photos at 224 px.
+FAMILY_DEFAULTS = {
+    FEATURES: {"image_size": 224, "color": "rgb", "equalize": False},
+    "pixel": {"image_size": 128, "color": "gray", "equalize": True},
+}
+
+
+def family(name: str) -> str:
+    return FEATURES if name == FEATURES else "pixel"
 
 
 def downsampling(name: str) -> int:
     """The input size must be a multiple of this."""
+    if name == FEATURES:
+        return 16  # the deepest feature map in use has stride 16
     arch = ARCHITECTURES[name]
     levels = len(arch.filters) - 1 if arch.denoising else len(arch.filters)
     return 2**levels
@@ -73,10 +88,11 @@ class Targets(_Frozen):
 
 
 class FitOptions(_Frozen):
-    model: Literal[tuple(ARCHITECTURES)] = DEFAULT
-    image_size: int = Field(128, ge=8, le=2048)
-    color: Literal["gray", "rgb"] = "gray"
-    equalize: bool = True
+    model: Literal[MODELS] = DEFAULT
+    # None: the model family's default (FAMILY_DEFAULTS), filled in before validation.
+    image_size: int = Field(None, ge=8, le=2048)
+    color: Literal["gray", "rgb"] = None
+    equalize: bool = None
     blur_ksize: int = Field(0, ge=0, le=63, description="Gaussian kernel, odd; 0 = off")
     # Lineside models: train on synthetic defects (input) against the clean image (target).
     # Off by default: learning to reproduce good images did as well on bottles and far better on
@@ -98,6 +114,15 @@ class FitOptions(_Frozen):
     version: str | None = None
     sign_key: Path | None = None
     report: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _family_defaults(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        chosen = family(data.get("model") or DEFAULT)
+        filled = {k: v for k, v in FAMILY_DEFAULTS[chosen].items() if data.get(k) is None}
+        return {**data, **filled}
 
     @model_validator(mode="after")
     def _consistent(self) -> FitOptions:

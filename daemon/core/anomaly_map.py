@@ -2,8 +2,10 @@
 
 Three kinds, chosen by the trainer on validation images and named in the manifest:
 `squared_error` (the original method), `ssim` (structural dissimilarity, which sees texture and
-edges that a mean-level error misses) and `blend` (a weighted sum of both). Each may be smoothed
-with a Gaussian before thresholding, so that single noisy pixels do not outvote a real blob.
+edges that a mean-level error misses) and `blend` (a weighted sum of both). A feature model's
+map is `feature_distance`: its head's distance per feature cell, upsampled to the input. Each may
+be smoothed with a Gaussian before thresholding, so that single noisy pixels do not outvote a
+real blob.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from lineside.deploy.manifest import MAP_KINDS, AnomalyMap
+from lineside.deploy.manifest import FEATURE_MAP, MAP_KINDS, AnomalyMap
 
 # SSIM's stabilising constants for data in [0, 1] (Wang et al. 2004: K1 = 0.01, K2 = 0.03).
 _C1 = np.float32(0.01**2)
@@ -85,9 +87,19 @@ def _raw(kind: str) -> Callable[[np.ndarray, np.ndarray, AnomalyMap], np.ndarray
     }[kind]
 
 
-def compute(x: np.ndarray, reconstruction: np.ndarray, spec: AnomalyMap) -> np.ndarray:
-    """The manifest's map: the kind it names, smoothed when it says so. (H, W) float32."""
-    amap = _raw(spec.kind)(x, reconstruction, spec)
+def feature_distance(x: np.ndarray, distances: np.ndarray) -> np.ndarray:
+    """A head's (h, w) distances per feature cell, bilinearly upsampled to the input's size."""
+    h, w = x.shape[:2]
+    return cv2.resize(distances.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def compute(x: np.ndarray, model_output: np.ndarray, spec: AnomalyMap) -> np.ndarray:
+    """The manifest's map from the input and the model's output (a reconstruction, or a
+    feature head's distances): the kind it names, smoothed when it says so. (H, W) float32."""
+    if spec.kind == FEATURE_MAP:
+        amap = feature_distance(x, model_output)
+    else:
+        amap = _raw(spec.kind)(x, model_output, spec)
     if spec.smooth_sigma > 0:
         amap = cv2.GaussianBlur(amap, (0, 0), spec.smooth_sigma)
     return amap

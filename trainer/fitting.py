@@ -1,0 +1,112 @@
+"""What every model family's fit shares: good images read, preprocessed as the box will and
+split; the pipeline stages chosen; the self-test images; the model's description."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from importlib.metadata import version as package_version
+from pathlib import Path
+
+import numpy as np
+
+from lineside.daemon import selftest
+from lineside.daemon.core.pipeline import inspect_frame
+from lineside.daemon.core.preprocess import preprocess
+from lineside.deploy.manifest import (
+    AnomalyMap,
+    FrameSpec,
+    Manifest,
+    ModelInfo,
+    Postprocess,
+    Preprocess,
+    SelfTest,
+    SelfTestImage,
+    Thresholds,
+)
+from lineside.trainer import dataset
+from lineside.trainer.options import FitOptions
+
+
+@dataclass(frozen=True)
+class FitResult:
+    manifest: Manifest
+    path: Path
+    metrics: dict
+    report: Path | None
+
+
+def split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split of image indices into (train, validation); at least one of each when n >= 2."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = min(max(1, round(n * val_fraction)), n - 1) if n >= 2 and val_fraction > 0 else 0
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Good images read, preprocessed exactly as the box will, and split."""
+
+    ds: dataset.Dataset
+    frames: list[np.ndarray]
+    pre: Preprocess
+    xs: np.ndarray
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+
+
+def prepare(data: Path, opts: FitOptions) -> Prepared:
+    ds = dataset.load(data)
+    frames = dataset.read_frames(ds.train)
+    pre = Preprocess(
+        color=opts.color,
+        size=(opts.image_size, opts.image_size),
+        crop=opts.crop,
+        equalize=opts.equalize,
+        blur_ksize=opts.blur_ksize,
+    )
+    xs = np.stack([preprocess(f, pre) for f in frames])
+    train_idx, val_idx = split(len(frames), opts.val_fraction, opts.seed)
+    return Prepared(ds, frames, pre, xs, train_idx, val_idx)
+
+
+@dataclass(frozen=True)
+class Stages:
+    """The pipeline a fit has chosen, as `inspect_frame` reads it, before there is a manifest."""
+
+    frame: FrameSpec
+    preprocess: Preprocess
+    anomaly_map: AnomalyMap
+    postprocess: Postprocess
+    thresholds: Thresholds
+
+
+def selftest_images(
+    good_frames, results, stages: Stages, model
+) -> tuple[SelfTest, dict[str, bytes]]:
+    """A few held-out good parts and the clearest detections, with the scores measured here."""
+    frames = list(good_frames[:3])
+    caught = sorted(
+        (r for r in results if r.sample.defective), key=lambda r: r.inspection.score, reverse=True
+    )
+    frames += dataset.read_frames([r.sample.path for r in caught[:2]])
+    images, files = [], {}
+    for i, frame in enumerate(frames):
+        name = f"selftest/{i:02d}.png"
+        files[name] = selftest.encode(frame)
+        insp = inspect_frame(frame, stages, model.infer)
+        images.append(SelfTestImage(file=name, score=insp.score, verdict=insp.verdict))
+    return SelfTest(tolerance=selftest.tolerance(stages), images=tuple(images)), files
+
+
+def model_info(p: Prepared, opts: FitOptions, architecture: str, macs: int | None) -> ModelInfo:
+    """Name, version and provenance of the model being fitted."""
+    now = dt.datetime.now(dt.UTC)
+    return ModelInfo(
+        name=opts.name or p.ds.root.name,
+        version=opts.version or now.strftime("%Y%m%d-%H%M%S"),
+        architecture=architecture,
+        created_at=now.isoformat(timespec="seconds"),
+        trainer_version=package_version("lineside"),
+        macs=macs,
+    )
