@@ -73,7 +73,16 @@ def bundle_path(trained) -> Path:
     return trained.path
 
 
-SLOW_FIXTURES = {"trained", "bundle_path", "synth_dir"}
+@pytest.fixture(scope="session")
+def feature_fit(synth_dir, tmp_path_factory):
+    """The default model family (pretrained backbone and Gaussian head), fitted with no flags."""
+    from lineside.trainer.fit import FitOptions, fit
+
+    out = tmp_path_factory.mktemp("features") / "flange-features.lsb"
+    return fit(synth_dir, out, FitOptions(version="f1"), say=lambda _: None)
+
+
+SLOW_FIXTURES = {"trained", "bundle_path", "synth_dir", "feature_fit"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -12,7 +12,7 @@ from lineside.daemon.core import anomaly_map
 from lineside.daemon.core.score import SCORES
 from lineside.deploy import manifest
 from lineside.trainer import cli as train_cli
-from lineside.trainer.options import ARCHITECTURES, AUTO, FitOptions
+from lineside.trainer.options import ARCHITECTURES, AUTO, FEATURES, MODELS, FitOptions
 
 
 def _choices(flag: str) -> list[str]:
@@ -26,8 +26,9 @@ def _choices(flag: str) -> list[str]:
 
 def test_map_kinds_agree():
     assert anomaly_map.KINDS == manifest.MAP_KINDS
-    assert (
-        typing.get_args(manifest.AnomalyMap.model_fields["kind"].annotation) == manifest.MAP_KINDS
+    assert typing.get_args(manifest.AnomalyMap.model_fields["kind"].annotation) == (
+        *manifest.MAP_KINDS,
+        manifest.FEATURE_MAP,
     )
     assert _choices("--map") == [AUTO, *manifest.MAP_KINDS]
     assert typing.get_args(FitOptions.model_fields["anomaly_map"].annotation) == (
@@ -44,5 +45,6 @@ def test_scores_agree():
 
 
 def test_architectures_agree():
-    assert typing.get_args(FitOptions.model_fields["model"].annotation) == tuple(ARCHITECTURES)
-    assert _choices("--model") == list(ARCHITECTURES)
+    assert typing.get_args(FitOptions.model_fields["model"].annotation) == MODELS
+    assert (FEATURES, *ARCHITECTURES) == MODELS
+    assert _choices("--model") == list(MODELS)

@@ -10,7 +10,6 @@ input and the target alike.
 from __future__ import annotations
 
 import cv2
-import keras
 import numpy as np
 
 MAX_SHIFT_PX = 3
@@ -81,20 +80,3 @@ def defective_copies(
     rng = np.random.default_rng(seed)
     pairs = [paste_defect(rng, x, xs, opacity) for x in xs]
     return np.stack([a for a, _ in pairs]), np.stack([m for _, m in pairs])
-
-
-class DenoisingPairs(keras.utils.PyDataset):
-    """Batches of (defective input, clean target), drawn afresh every epoch."""
-
-    def __init__(self, xs: np.ndarray, batch_size: int, steps: int, seed: int) -> None:
-        super().__init__()
-        self.xs, self.batch_size, self.steps = xs, batch_size, steps
-        self.rng = np.random.default_rng(seed)
-
-    def __len__(self) -> int:
-        return self.steps
-
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        picks = self.rng.integers(0, len(self.xs), self.batch_size)
-        pairs = [training_pair(self.rng, self.xs[i], self.xs) for i in picks]
-        return np.stack([a for a, _ in pairs]), np.stack([b for _, b in pairs])

@@ -16,6 +16,7 @@ from lineside.trainer.options import (
     AUTO,
     DEFAULT,
     FAMILY_DEFAULTS,
+    FEATURES,
     MODELS,
     FitOptions,
     Targets,
@@ -267,15 +268,20 @@ def cmd_fit(args: argparse.Namespace) -> int:
         opts = fit_options(args)
     except ValueError as exc:
         return _fail(str(exc))
-    # TensorFlow loads here, not at start, so `synth`, `--help` and bad options stay quick.
+    # Heavy modules load here, not at start, so `synth`, `--help` and bad options stay quick.
     from lineside.deploy.signing import SignatureError
+    from lineside.trainer.backbone import BackboneError
     from lineside.trainer.dataset import DatasetError
     from lineside.trainer.evaluate import summary_lines
-    from lineside.trainer.fit import fit
+
+    if opts.model == FEATURES:  # nothing is trained: TensorFlow is not loaded at all
+        from lineside.trainer.fit_features import fit
+    else:
+        from lineside.trainer.fit import fit
 
     try:
         result = fit(args.data, args.out, opts)
-    except (DatasetError, SignatureError) as exc:
+    except (DatasetError, SignatureError, BackboneError) as exc:
         return _fail(str(exc))
     if result.metrics:
         print("\n".join(summary_lines(result.metrics)))

@@ -126,6 +126,11 @@ class FitOptions(_Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> FitOptions:
+        if self.model == FEATURES and (self.repair or self.anomaly_map != AUTO):
+            raise ValueError(
+                "--repair and --map apply to pixel autoencoders; the features model's map is "
+                "its head's distance"
+            )
         step = downsampling(self.model)
         if self.image_size % step:
             raise ValueError(

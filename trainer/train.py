@@ -9,7 +9,7 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
-from lineside.trainer.augment import DenoisingPairs
+from lineside.trainer.augment import training_pair
 from lineside.trainer.options import Architecture
 
 BAR_WIDTH = 20
@@ -38,6 +38,23 @@ class ProgressLine(keras.callbacks.Callback):
             f"epoch {done:>3}/{self.epochs} [{bar}]  loss {logs.get('loss', float('nan')):.5f}"
             f"{val}  {per_epoch:.1f} s/epoch  ETA {_clock(eta)}"
         )
+
+
+class DenoisingPairs(keras.utils.PyDataset):
+    """Batches of (defective input, clean target), drawn afresh every epoch."""
+
+    def __init__(self, xs: np.ndarray, batch_size: int, steps: int, seed: int) -> None:
+        super().__init__()
+        self.xs, self.batch_size, self.steps = xs, batch_size, steps
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        picks = self.rng.integers(0, len(self.xs), self.batch_size)
+        pairs = [training_pair(self.rng, self.xs[i], self.xs) for i in picks]
+        return np.stack([a for a, _ in pairs]), np.stack([b for _, b in pairs])
 
 
 def _clock(seconds: float) -> str:

@@ -74,7 +74,7 @@ def test_the_original_model_keeps_the_original_method_unless_told():
     )
     told = candidates(FitOptions(model="original", anomaly_map="ssim"))
     assert told.kinds == ("ssim",) and told.smoothing == (0.0, 2.0, 4.0)
-    default = candidates(FitOptions())
+    default = candidates(FitOptions(model="lineside"))
     assert default.kinds == ("squared_error", "ssim", "blend")
     assert default.scores == ("map_max", "top_k_mean")
 

@@ -199,9 +199,9 @@ def test_repair_is_opt_in():
         return _parser().parse_args(["fit", "data", "--out", "b.lsb", *extra]).repair
 
     assert (parsed(), parsed("--repair"), parsed("--no-repair")) == (False, True, False)
-    plain = training_recipe(FitOptions())
+    plain = training_recipe(FitOptions(model="lineside"))
     assert not plain.denoising and "trained on good images only" in plain.description
-    assert training_recipe(FitOptions(repair=True)).denoising
+    assert training_recipe(FitOptions(model="lineside", repair=True)).denoising
     original = training_recipe(FitOptions(model="original", repair=True))
     assert original == training_recipe(FitOptions(model="original"))
 
@@ -216,7 +216,7 @@ def test_fit_builds_the_manifest_once(synth_dir, tmp_path, monkeypatch):
 
     class Counted(fit_module.Manifest):
         def __init__(self, **fields):
-            made.append(fields["model"]["version"])
+            made.append(fields["model"].version)
             super().__init__(**fields)
 
     monkeypatch.setattr(fit_module, "Manifest", Counted)
