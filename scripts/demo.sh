@@ -15,10 +15,9 @@ echo "== synthetic flange dataset -> $OUT/data"
 rm -rf "$OUT"
 .venv/bin/lineside-train synth "$OUT/data" --seed 7
 
-echo "== train, export int8, calibrate -> $OUT/flange.lsb"
+echo "== fit the default model (pretrained int8 backbone + Gaussian head), calibrate -> $OUT/flange.lsb"
 .venv/bin/lineside-train fit "$OUT/data" --out "$OUT/flange.lsb" --name flange --version 1 \
-    --model original --image-size 128 --crop 24,24,208,208 --blur 5 --min-cluster 10 \
-    --epochs 60 --fail-margin 1 --metrics "$OUT/metrics.json"
+    --metrics "$OUT/metrics.json"
 
 echo "== inspect the held-out test images with lineside-daemon"
 status=0
