@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from lineside.daemon.core.features import assemble
-from lineside.daemon.core.heads import GaussianHead, HeadError
+from lineside.daemon.core.heads import AutoencoderHead, GaussianHead, HeadError
 from lineside.deploy.bundle import Bundle, sha256_hex
 from lineside.deploy.bundle import read as read_bundle
 from lineside.deploy.manifest import Features, Manifest, TensorSpec
@@ -145,7 +145,7 @@ class Backbone:
 class FeatureModel:
     """The backbone and a head: float image in [0,1] -> distance per feature-grid cell."""
 
-    def __init__(self, backbone: Backbone, head: GaussianHead) -> None:
+    def __init__(self, backbone: Backbone, head: GaussianHead | AutoencoderHead) -> None:
         self.backbone, self.head = backbone, head
         self.runtime, self.threads = backbone.runtime, backbone.threads
         self.input = backbone.input
@@ -166,9 +166,9 @@ class FeatureModel:
             raise ModelError(
                 f"head grid {self.head.grid} does not fit the backbone's {bb.grid} feature grid"
             )
-        if bb.channels != head.channels or self.head.projection.shape != (bb.channels, head.dims):
+        if bb.channels != head.channels or self.head.channels != bb.channels:
             raise ModelError(
-                f"head takes {self.head.projection.shape[0]} features per cell, the backbone "
+                f"head takes {self.head.channels} features per cell, the backbone "
                 f"gives {bb.channels}"
             )
 
@@ -177,15 +177,33 @@ class FeatureModel:
         return self.head.distance(self.backbone.features(x))
 
 
-def read_head(data: bytes) -> GaussianHead:
-    """A Gaussian head from `head.npz` bytes; arrays only, never pickled objects."""
+def _arrays(data: bytes) -> dict[str, np.ndarray]:
+    """The arrays of a `.npz` file; arrays only, never pickled objects."""
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
+            return {name: npz[name] for name in npz.files}
     except (ValueError, OSError, zipfile.BadZipFile) as exc:
         raise ModelError(f"head does not load: {exc}") from None
+
+
+def read_head(bundle: Bundle, num_threads: int | None = None) -> GaussianHead | AutoencoderHead:
+    """The bundle's head, its arrays (and network) checked against each other."""
+    spec = bundle.manifest.features.head
+    for name in (spec.file, spec.network):
+        if name is not None and name not in bundle.files:
+            raise ModelError(f"bundle has no head file {name}")
+    arrays = _arrays(bundle.files[spec.file])
     try:
-        return GaussianHead.from_arrays(arrays)
+        if spec.kind == "gaussian":
+            return GaussianHead.from_arrays(arrays)
+        net = Model(bundle.files[spec.network], num_threads=num_threads)
+        shape = (1, *spec.grid, spec.channels)
+        if net.input.shape != shape or net.output.shape != shape:
+            raise ModelError(
+                f"head network takes {list(net.input.shape)} and gives "
+                f"{list(net.output.shape)}, the manifest says {list(shape)}"
+            )
+        return AutoencoderHead.from_arrays(arrays, spec.grid, net.reconstruct)
     except HeadError as exc:
         raise ModelError(str(exc)) from None
 
@@ -200,9 +218,7 @@ def load_model(bundle: Bundle, num_threads: int | None = None) -> Model | Featur
     backbone = m.features.backbone
     if sha256_hex(bundle.model_bytes) != backbone.sha256:
         raise ModelError("backbone SHA-256 does not match the manifest's backbone.sha256")
-    if m.features.head.file not in bundle.files:
-        raise ModelError(f"bundle has no head file {m.features.head.file}")
-    head = read_head(bundle.files[m.features.head.file])
+    head = read_head(bundle, num_threads)
     backbone_net = Backbone(bundle.model_bytes, m.preprocess.size, num_threads=num_threads)
     model = FeatureModel(backbone_net, head)
     model.check_against(m.input, m.features)

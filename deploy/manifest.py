@@ -12,7 +12,7 @@ READABLE_SCHEMAS = (1, 2)  # 1: pixel autoencoders only; 2 adds the feature fami
 MAP_KINDS = ("squared_error", "ssim", "blend")
 # The feature family's map: the head's distance per feature-grid cell, upsampled to the input.
 FEATURE_MAP = "feature_distance"
-HEAD_KINDS = ("gaussian",)
+HEAD_KINDS = ("gaussian", "autoencoder")
 SCORE_NAMES = ("anomalous_fraction", "map_max", "top_k_mean")
 
 
@@ -46,14 +46,19 @@ class FrameSpec(_Frozen):
     channels: Literal[1, 3]
 
 
+GEOMETRIES = ("squash", "letterbox")
+
+
 class Preprocess(_Frozen):
-    """Frame to model input, in this order: crop, colour, resize, equalize, blur, scale to [0,1]."""
+    """Frame to model input, in this order: crop, colour, fit to the input's shape (squash, or
+    letterbox: pad to the input's aspect ratio first), resize, equalize, blur, scale to [0,1]."""
 
     color: Literal["gray", "rgb"] = "gray"
     size: tuple[int, int] = Field(description="model input (width, height)")
     crop: tuple[int, int, int, int] | None = Field(
         default=None, description="(x, y, width, height) in frame pixels, applied first"
     )
+    geometry: Literal[GEOMETRIES] = "squash"
     equalize: bool = True
     blur_ksize: int = Field(default=0, ge=0, description="Gaussian kernel size; 0 = off")
 
@@ -123,9 +128,20 @@ class Head(_Frozen):
 
     kind: Literal[HEAD_KINDS]
     file: str = Field(default="head.npz", pattern=r"^[A-Za-z0-9_.-]+\.npz$")
+    network: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]+\.tflite$",
+        description="autoencoder only: its int8 network",
+    )
     grid: tuple[int, int] = Field(description="feature grid (rows, columns)")
     channels: int = Field(ge=1, description="backbone features per cell, concatenated")
-    dims: int = Field(ge=1, description="after the head's projection")
+    dims: int = Field(ge=1, description="Gaussian: after projection; autoencoder: bottleneck")
+
+    @model_validator(mode="after")
+    def _network_for_autoencoder(self) -> Head:
+        if (self.kind == "autoencoder") != (self.network is not None):
+            raise ValueError("an autoencoder head names its network; a Gaussian head has none")
+        return self
 
 
 class Features(_Frozen):

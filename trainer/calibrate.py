@@ -78,14 +78,16 @@ def choose(
     candidates: Candidates,
     quantile: float,
     min_cluster: int,
+    shown: np.ndarray | None = None,
 ) -> tuple[Choice, list[dict]]:
     """The (map, smoothing, score) that best finds the defects in the validation images.
 
     `good` and `defective` are (inputs, reconstructions); `defect_masks` marks the defects.
     Merit is the mean of image AUROC (are defective images scored higher?) and pixel AUROC
     (is the map high on the defect?), so a map must both detect and localize. Ties go to the
-    simpler candidate (earlier in `kinds`, less smoothing). Returns the choice and every
-    candidate's numbers.
+    simpler candidate (earlier in `kinds`, less smoothing). `shown` marks, per image, the map
+    pixels that show the part (letterbox bars do not; the box zeroes the map there). Returns the
+    choice and every candidate's numbers.
     """
     weight = blend_weight(*good) if "blend" in candidates.kinds else 1.0
     labels = np.r_[np.zeros(len(good[0])), np.ones(len(defective[0]))]
@@ -94,6 +96,8 @@ def choose(
     for kind, sigma in product(candidates.kinds, candidates.smoothing):
         spec = AnomalyMap(kind=kind, smooth_sigma=sigma, l2_weight=weight)
         good_maps, bad_maps = maps_of(*good, spec), maps_of(*defective, spec)
+        if shown is not None:
+            good_maps, bad_maps = good_maps * shown, bad_maps * shown
         threshold = pixel_threshold(good_maps, quantile)
         pixel = metrics.pixel_auroc(np.concatenate([good_maps, bad_maps]), truth) or 0.5
         for score in candidates.scores:

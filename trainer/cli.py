@@ -11,12 +11,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from lineside.deploy.manifest import MAP_KINDS, SCORE_NAMES
+from lineside.deploy.manifest import GEOMETRIES, HEAD_KINDS, MAP_KINDS, SCORE_NAMES
 from lineside.trainer.options import (
     AUTO,
     DEFAULT,
     FAMILY_DEFAULTS,
-    FEATURES,
     MODELS,
     FitOptions,
     Targets,
@@ -115,6 +114,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     f.add_argument("--blur", dest="blur_ksize", type=int, default=0, help="Gaussian kernel, odd")
     f.add_argument("--crop", type=_crop, help="X,Y,W,H in frame pixels")
+    f.add_argument(
+        "--head",
+        choices=[AUTO, *HEAD_KINDS],
+        default=AUTO,
+        help="features model: gaussian (a Gaussian per feature-grid cell) or autoencoder (an int8 "
+        "autoencoder reconstructing the features); auto: both are fitted and the one that finds "
+        "faint synthetic defects better on validation is kept",
+    )
+    f.add_argument(
+        "--geometry",
+        choices=[AUTO, *GEOMETRIES],
+        default=AUTO,
+        help="fit frames to the square input: squash, or letterbox (keep the aspect ratio, pad); "
+        "auto: the features model tries both on non-square frames and keeps the better on "
+        "validation, autoencoders squash",
+    )
     f.add_argument(
         "--epochs", type=int, default=default("epochs"), help="at most; stops early (default 60)"
     )
@@ -273,10 +288,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from lineside.trainer.backbone import BackboneError
     from lineside.trainer.dataset import DatasetError
     from lineside.trainer.evaluate import summary_lines
+    from lineside.trainer.quiet import silenced
 
-    if opts.model == FEATURES:  # nothing is trained: TensorFlow is not loaded at all
-        from lineside.trainer.fit_features import fit
-    else:
+    with silenced():  # TensorFlow's start-up lines (oneDNN, no CUDA) are not our progress
         from lineside.trainer.fit import fit
 
     try:

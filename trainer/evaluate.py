@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from lineside.daemon.core.pipeline import Inspection, Stages, inspect_frame
+from lineside.daemon.core.preprocess import fit_to_input, shown
 from lineside.daemon.runtime import Model
 from lineside.deploy.manifest import Thresholds
 from lineside.trainer import metrics as m
@@ -20,6 +21,7 @@ class Result:
     sample: Sample
     inspection: Inspection
     truth: np.ndarray = field(repr=False)  # ground truth on the anomaly map's grid (bool)
+    valid: np.ndarray = field(repr=False)  # map pixels that show the frame (not letterbox bars)
 
     @property
     def localized(self) -> bool:
@@ -34,7 +36,7 @@ def truth_on_map(sample: Sample, frame_shape: tuple[int, ...], stages: Stages) -
     if crop:
         x, y, w, h = crop
         mask = mask[y : y + h, x : x + w]
-    return cv2.resize(mask, stages.preprocess.size, interpolation=cv2.INTER_NEAREST) > 0
+    return fit_to_input(mask, stages.preprocess, cv2.INTER_NEAREST) > 0
 
 
 def run(
@@ -47,7 +49,8 @@ def run(
     for i, sample in enumerate(samples):
         frame = read_frames([sample.path])[0]
         insp = inspect_frame(frame, stages, model.infer)
-        results.append(Result(sample, insp, truth_on_map(sample, frame.shape, stages)))
+        truth = truth_on_map(sample, frame.shape, stages)
+        results.append(Result(sample, insp, truth, shown(frame.shape, stages.preprocess)))
         if (i + 1) % 50 == 0 or i + 1 == len(samples):
             say(f"evaluated {i + 1}/{len(samples)} test images")
     return results
@@ -80,14 +83,15 @@ def _block(results: list[Result], t: Thresholds) -> dict:
     has_masks = any(r.sample.mask_path for r in bad)
     maps = np.stack([r.inspection.amap for r in results]) if results else None
     truths = np.stack([r.truth for r in results]) if results else None
+    valid = np.stack([r.valid for r in results]) if results else None
     return {
         "images": len(results),
         "good": len(good),
         "defective": len(bad),
         "image_auroc": m.image_auroc(labels, scores),
         "average_precision": m.average_precision(labels, scores),
-        "pixel_auroc": m.pixel_auroc(maps, truths) if has_masks else None,
-        "pro_auc_0.3": m.pro_auc(maps, truths) if has_masks else None,
+        "pixel_auroc": m.pixel_auroc(maps, truths, valid) if has_masks else None,
+        "pro_auc_0.3": m.pro_auc(maps, truths, valid=valid) if has_masks else None,
         "false_reject_rate": _share(good, lambda r: r.inspection.verdict == "fail"),
         "good_to_review_rate": _share(good, lambda r: r.inspection.verdict == "review"),
         "escape_rate": _share(bad, lambda r: r.inspection.verdict == "pass"),

@@ -8,40 +8,14 @@ slower than a plain convolution of the same size on this machine's CPU.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import os
-import sys
-import warnings
-from collections.abc import Iterator
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers
 
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence the converter's native stdout/stderr chatter; failures still raise exceptions."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in (*saved, devnull):
-            os.close(fd)
-
+from lineside.trainer.quiet import silenced
 
 # Output phase (0: even rows/columns, 1: odd) -> {row of the 2x2 window: row of the 3x3 kernel}.
 # The window covers input pixels m-1 and m; even output 2m sums x[m] w[0] and x[m-1] w[2], odd
@@ -105,7 +79,7 @@ def to_float_tflite(model, float16: bool = False) -> bytes:
     if float16:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
-    with _quiet():
+    with silenced():
         return converter.convert()
 
 
@@ -123,5 +97,5 @@ def to_int8_tflite(model, representative: np.ndarray, samples: int = 100) -> byt
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    with _quiet():
+    with silenced():
         return converter.convert()

@@ -11,12 +11,14 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from lineside.daemon.core import anomaly_map
-from lineside.daemon.core.preprocess import preprocess
+from lineside.daemon.core.heads import AutoencoderHead, GaussianHead
+from lineside.daemon.core.preprocess import preprocess, shown
 from lineside.daemon.runtime import Backbone, FeatureModel
 from lineside.deploy import bundle as bundles
 from lineside.deploy import signing
@@ -27,9 +29,19 @@ from lineside.deploy.manifest import (
     Head,
     Manifest,
     Postprocess,
+    Thresholds,
 )
 from lineside.deploy.manifest import Backbone as BackboneSpec
-from lineside.trainer import augment, backbone, calibrate, dataset, evaluate, gaussian, report
+from lineside.trainer import (
+    augment,
+    backbone,
+    calibrate,
+    dataset,
+    evaluate,
+    feature_ae,
+    gaussian,
+    report,
+)
 from lineside.trainer.fitting import (
     FitResult,
     Prepared,
@@ -37,16 +49,24 @@ from lineside.trainer.fitting import (
     model_info,
     prepare,
     selftest_images,
+    squarish,
+    with_geometry,
 )
 from lineside.trainer.options import AUTO, FitOptions
 
 FOLDS = 5
 SMOOTHING = (0.0, 2.0, 4.0, 8.0)
 SCORES = ("map_max", "top_k_mean")
-ARCHITECTURE = (
+# Validation merit the autoencoder head must gain over the Gaussian to replace it.
+AUTOENCODER_MARGIN = 0.01
+_BACKBONE = (
     "features: MobileNetV2 int8 (ImageNet) cut after expanded_conv_12, feature maps of "
-    "expanded_conv_5 and _12 on one grid, PCA to {dims} values, a Gaussian per grid cell "
-    "(Mahalanobis distance)"
+    "expanded_conv_5 and _12 on one grid"
+)
+GAUSSIAN = _BACKBONE + ", PCA to {dims} values, a Gaussian per grid cell (Mahalanobis distance)"
+AUTOENCODER = (
+    _BACKBONE + ", standardized, reconstructed by an int8 convolutional autoencoder "
+    "({dims}-channel bottleneck at half the grid); map = squared error per cell"
 )
 
 
@@ -67,23 +87,11 @@ def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = pr
         f"({len(cut) / 1024:.0f} KiB), grid {net.grid[0]}x{net.grid[1]}, "
         f"{net.channels} features per cell"
     )
-    feats = features_of(net, p.xs, say)
-    choice, table = choose_map(p, opts, net, feats, say)
-    post = Postprocess(
-        pixel_threshold=choice.pixel_threshold,
-        min_cluster_px=opts.min_cluster_px,
-        score=choice.score,
-    )
-    oof = cross_validated_maps(feats, p.xs, choice.spec, opts.seed)
-    post = post.model_copy(
-        update={"pixel_threshold": calibrate.pixel_threshold(oof, opts.pixel_quantile)}
-    )
-    good_scores = calibrate.image_scores(oof, post)
-    proj = gaussian.projection(feats)
-    model = FeatureModel(net, gaussian.fit(feats, proj))
-    say(f"Gaussian head fitted on all {len(feats)} good images")
-    defect_scores = _defect_scores(defects, p, model, choice.spec, post)
-    thresholds, rule = calibrate.image_thresholds(good_scores, opts.targets, defect_scores)
+    p, val, choice, table, geometries = choose_geometry(p, opts, net, say)
+    picked = choose_head(opts, val, choice, table, say)
+    choice, table = picked.choice, picked.table
+    cal = calibrated(p, opts, net, val, picked, defects, say)
+    model, post, thresholds, rule = cal.model, cal.post, cal.thresholds, cal.rule
     rates = rule["good_validation"]
     say(
         f"pixel threshold {post.pixel_threshold:.5g}; review_at {thresholds.review_at:.5g}, "
@@ -103,8 +111,10 @@ def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = pr
             "same images with one faint synthetic defect each; merit = mean of image AUROC and "
             "pixel AUROC",
             "candidates": table,
+            "geometries": geometries,
+            "heads": picked.merits,
         },
-        "thresholds": {**rule, "scores": f"{FOLDS}-fold cross-validated, all good images"},
+        "thresholds": {**rule, "scores": cal.scores_from},
         "train_seconds": round(time.monotonic() - started, 1),
     }
     metrics: dict = {}
@@ -116,7 +126,10 @@ def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = pr
         say(_predicted_vs_counted(rates, results))
     st, st_files = selftest_images([p.frames[i] for i in p.val_idx], results, stages, model)
     manifest = _manifest(p, opts, net, cut, model, stages, calibration, metrics, st)
-    files = {"model.tflite": cut, manifest.features.head.file: _npz(model), **st_files}
+    head_files = {manifest.features.head.file: _npz(model)}
+    if cal.network is not None:
+        head_files[manifest.features.head.network] = cal.network
+    files = {"model.tflite": cut, **head_files, **st_files}
     packed = bundles.pack(manifest.model_dump(mode="json", exclude={"files"}), files, key=key)
     bundles.write_atomic(out, packed)
     say(f"bundle written: {out} ({len(packed) / 1024:.0f} KiB)")
@@ -126,6 +139,101 @@ def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = pr
         report_dir = opts.report or report.default_dir(Path(out))
         report.write(report_dir, final, metrics, results, say)
     return FitResult(final, Path(out), metrics, report_dir)
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Held-out good images and the same images with one faint synthetic defect each, with
+    their backbone features: what every head and map is chosen on."""
+
+    good_x: np.ndarray
+    good_feats: np.ndarray
+    bad_x: np.ndarray
+    bad_masks: np.ndarray
+    bad_feats: np.ndarray
+    train_feats: np.ndarray
+    all_feats: np.ndarray
+    shown: np.ndarray  # (N, H, W) bool, every good image: map pixels that show the part
+    val_idx: np.ndarray
+
+
+def validation(p: Prepared, opts: FitOptions, net: Backbone, say) -> Validation:
+    feats = features_of(net, p.xs, say)
+    val = p.val_idx if len(p.val_idx) else p.train_idx
+    on_part = np.stack([shown(f.shape, p.pre) for f in p.frames])
+    bad_x, bad_masks = augment.defective_copies(p.xs[val], opts.seed + 1, augment.SUBTLE)
+    # Defects only on the part: a blob pasted into a letterbox bar is no test of finding one.
+    bad_x = np.where(on_part[val][..., None], bad_x, p.xs[val])
+    bad_masks &= on_part[val]
+    return Validation(
+        p.xs[val],
+        feats[val],
+        bad_x,
+        bad_masks,
+        features_of(net, bad_x),
+        feats[p.train_idx],
+        feats,
+        on_part,
+        val,
+    )
+
+
+def choose_geometry(p: Prepared, opts: FitOptions, net: Backbone, say):
+    """Squash, or letterbox when the frames are not square and validation says so (judged with
+    the Gaussian head, fitted on the training split)."""
+    if opts.geometry != AUTO:
+        tried = (opts.geometry,)
+    else:
+        tried = ("squash",) if squarish(p.frames) else ("squash", "letterbox")
+    best, merits = None, {}
+    for geometry in tried:
+        q = with_geometry(p, geometry)
+        val = validation(q, opts, net, say)
+        head = gaussian.fit(val.train_feats, gaussian.projection(val.train_feats))
+        choice, table = choose_map(opts, val, head, f"{geometry}, Gaussian head", say)
+        merits[geometry] = choice.merit
+        if best is None or choice.merit > best[2].merit + 1e-9:
+            best = (q, val, choice, table)
+    assert best is not None
+    if len(tried) > 1:
+        say(
+            "geometry: "
+            + ", ".join(f"{g} merit {m:.3f}" for g, m in merits.items())
+            + f"; chosen {best[0].pre.geometry}"
+        )
+    return (*best, merits)
+
+
+@dataclass(frozen=True)
+class HeadChoice:
+    kind: str
+    choice: calibrate.Choice
+    table: list[dict]
+    merits: dict[str, float]
+    autoencoder: tuple[AutoencoderHead, bytes] | None  # trained on the training split
+
+
+def choose_head(opts: FitOptions, val: Validation, choice, table, say) -> HeadChoice:
+    """The Gaussian head, or the feature autoencoder when it validates clearly better.
+
+    The Gaussian's thresholds are cross-validated over every good image and the autoencoder's
+    come from the validation split alone, so a tie goes to the Gaussian.
+    """
+    merits = {"gaussian": choice.merit}
+    if opts.head == "gaussian":
+        return HeadChoice("gaussian", choice, table, merits, None)
+    say(f"training the feature autoencoder on {len(val.train_feats)} images")
+    ae = feature_ae.fit(val.train_feats, opts.seed, say)
+    ae_choice, ae_table = choose_map(opts, val, ae[0], "autoencoder head", say)
+    merits["autoencoder"] = ae_choice.merit
+    if opts.head == "autoencoder" or ae_choice.merit > choice.merit + AUTOENCODER_MARGIN:
+        say(f"head: autoencoder (merit {ae_choice.merit:.3f} against {choice.merit:.3f})")
+        return HeadChoice("autoencoder", ae_choice, ae_table, merits, ae)
+    say(
+        f"head: Gaussian (merit {choice.merit:.3f}; autoencoder {ae_choice.merit:.3f}, kept "
+        f"only when more than {AUTOENCODER_MARGIN} better)"
+    )
+    return HeadChoice("gaussian", choice, table, merits, ae)
 
 
 def features_of(
@@ -144,27 +252,64 @@ def distances(head, feats: np.ndarray) -> np.ndarray:
     return np.stack([head.distance(f) for f in feats])
 
 
-def choose_map(p: Prepared, opts: FitOptions, net: Backbone, feats: np.ndarray, say):
+def choose_map(opts: FitOptions, val: Validation, head, what: str, say):
     """Smoothing and score chosen on held-out good images and faint synthetic defects."""
-    train, val = p.train_idx, p.val_idx if len(p.val_idx) else p.train_idx
-    head = gaussian.fit(feats[train], gaussian.projection(feats[train]))
-    good_x = p.xs[val]
-    bad_x, bad_masks = augment.defective_copies(good_x, opts.seed + 1, augment.SUBTLE)
-    bad_feats = features_of(net, bad_x)
     scores = SCORES if opts.score == AUTO else (opts.score,)
     choice, table = calibrate.choose(
-        (good_x, distances(head, feats[val])),
-        (bad_x, distances(head, bad_feats)),
-        bad_masks,
+        (val.good_x, distances(head, val.good_feats)),
+        (val.bad_x, distances(head, val.bad_feats)),
+        val.bad_masks,
         calibrate.Candidates((FEATURE_MAP,), scores, SMOOTHING),
         opts.pixel_quantile,
         opts.min_cluster_px,
+        val.shown[val.val_idx],
     )
     say(
-        f"map smoothed sigma {choice.spec.smooth_sigma:g}, score '{choice.score}': validation "
-        f"merit {choice.merit:.3f} (image and pixel AUROC, good vs faint synthetic defects)"
+        f"{what}: map smoothed sigma {choice.spec.smooth_sigma:g}, score '{choice.score}': "
+        f"validation merit {choice.merit:.3f} (image and pixel AUROC, good vs faint synthetic "
+        "defects)"
     )
     return choice, table
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    model: FeatureModel
+    network: bytes | None  # the autoencoder head's int8 network
+    post: Postprocess
+    thresholds: Thresholds
+    rule: dict
+    scores_from: str
+
+
+def calibrated(p, opts, net, val: Validation, picked: HeadChoice, defects, say) -> Calibrated:
+    """The head shipped and the thresholds, from scores of good images the head never saw.
+
+    Gaussian: 5-fold cross-validated maps of every good image, then the head fitted on all of
+    them (fitting takes seconds). Autoencoder: trained on the training split, thresholds from
+    the validation split (training it five more times would cost minutes per fold).
+    """
+    choice = picked.choice
+    if picked.kind == "gaussian":
+        maps = cross_validated_maps(val.all_feats, p.xs, choice.spec, opts.seed) * val.shown
+        head = gaussian.fit(val.all_feats, gaussian.projection(val.all_feats))
+        say(f"Gaussian head fitted on all {len(val.all_feats)} good images")
+        network, scores_from = None, f"{FOLDS}-fold cross-validated, all good images"
+    else:
+        head, network = picked.autoencoder
+        maps = calibrate.maps_of(val.good_x, distances(head, val.good_feats), choice.spec)
+        maps *= val.shown[val.val_idx]
+        scores_from = "the validation split, held out from the autoencoder's training"
+    post = Postprocess(
+        pixel_threshold=calibrate.pixel_threshold(maps, opts.pixel_quantile),
+        min_cluster_px=opts.min_cluster_px,
+        score=choice.score,
+    )
+    model = FeatureModel(net, head)
+    good_scores = calibrate.image_scores(maps, post)
+    defect_scores = _defect_scores(defects, p, model, choice.spec, post)
+    thresholds, rule = calibrate.image_thresholds(good_scores, opts.targets, defect_scores)
+    return Calibrated(model, network, post, thresholds, rule, scores_from)
 
 
 def cross_validated_maps(feats: np.ndarray, xs: np.ndarray, spec, seed: int) -> np.ndarray:
@@ -181,9 +326,11 @@ def cross_validated_maps(feats: np.ndarray, xs: np.ndarray, spec, seed: int) -> 
 def _defect_scores(defects, p: Prepared, model: FeatureModel, spec, post) -> np.ndarray | None:
     if defects is None:
         return None
-    xs = [preprocess(f, p.pre) for f in dataset.read_frames(defects.train)]
-    maps = np.stack([calibrate.maps_of(x[None], model.infer(x)[None], spec)[0] for x in xs])
-    return calibrate.image_scores(maps, post)
+    maps = []
+    for frame in dataset.read_frames(defects.train):
+        x = preprocess(frame, p.pre)
+        maps.append(anomaly_map.compute(x, model.infer(x), spec) * shown(frame.shape, p.pre))
+    return calibrate.image_scores(np.stack(maps), post)
 
 
 def _predicted_vs_counted(rates: dict, results: list[evaluate.Result]) -> str:
@@ -199,16 +346,35 @@ def _predicted_vs_counted(rates: dict, results: list[evaluate.Result]) -> str:
 
 
 def _npz(model: FeatureModel) -> bytes:
+    """The head's arrays, float16."""
     buf = io.BytesIO()
     np.savez_compressed(buf, **model.head.to_arrays())
     return buf.getvalue()
 
 
+def _head_spec(model: FeatureModel, net: Backbone) -> tuple[Head, str]:
+    """The manifest's head section and the architecture's description."""
+    head = model.head
+    if isinstance(head, GaussianHead):
+        dims = head.projection.shape[1]
+        return Head(kind="gaussian", grid=net.grid, channels=net.channels, dims=dims), (
+            GAUSSIAN.format(dims=dims)
+        )
+    spec = Head(
+        kind="autoencoder",
+        network="head.tflite",
+        grid=net.grid,
+        channels=net.channels,
+        dims=feature_ae.BOTTLENECK,
+    )
+    return spec, AUTOENCODER.format(dims=feature_ae.BOTTLENECK)
+
+
 def _manifest(p, opts, net, cut, model, stages, calibration, metrics, st) -> Manifest:
-    dims = model.head.projection.shape[1]
+    head, architecture = _head_spec(model, net)
     return Manifest(
         schema_version=SCHEMA_VERSION,
-        model=model_info(p, opts, ARCHITECTURE.format(dims=dims), None),
+        model=model_info(p, opts, architecture, None),
         input=net.input,
         features=Features(
             backbone=BackboneSpec(
@@ -218,7 +384,7 @@ def _manifest(p, opts, net, cut, model, stages, calibration, metrics, st) -> Man
                 layers=backbone.LAYERS,
                 outputs=net.outputs,
             ),
-            head=Head(kind="gaussian", grid=net.grid, channels=net.channels, dims=dims),
+            head=head,
         ),
         frame=stages.frame,
         preprocess=stages.preprocess,

@@ -3,6 +3,7 @@ split; the pipeline stages chosen; the self-test images; the model's description
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
@@ -25,7 +26,7 @@ from lineside.deploy.manifest import (
     Thresholds,
 )
 from lineside.trainer import dataset
-from lineside.trainer.options import FitOptions
+from lineside.trainer.options import AUTO, FitOptions
 
 
 @dataclass(frozen=True)
@@ -64,10 +65,25 @@ def prepare(data: Path, opts: FitOptions) -> Prepared:
         crop=opts.crop,
         equalize=opts.equalize,
         blur_ksize=opts.blur_ksize,
+        geometry="squash" if opts.geometry == AUTO else opts.geometry,
     )
     xs = np.stack([preprocess(f, pre) for f in frames])
     train_idx, val_idx = split(len(frames), opts.val_fraction, opts.seed)
     return Prepared(ds, frames, pre, xs, train_idx, val_idx)
+
+
+def with_geometry(p: Prepared, geometry: str) -> Prepared:
+    """The same images and split, fitted to the input another way."""
+    if geometry == p.pre.geometry:
+        return p
+    pre = p.pre.model_copy(update={"geometry": geometry})
+    xs = np.stack([preprocess(f, pre) for f in p.frames])
+    return dataclasses.replace(p, pre=pre, xs=xs)
+
+
+def squarish(frames: list[np.ndarray], tolerance: float = 0.1) -> bool:
+    """Every frame within `tolerance` of square, so letterboxing would change nothing."""
+    return all(abs(f.shape[1] / f.shape[0] - 1) <= tolerance for f in frames)
 
 
 @dataclass(frozen=True)

@@ -28,15 +28,21 @@ def average_precision(labels: np.ndarray, scores: np.ndarray) -> float | None:
     return float(average_precision_score(labels, scores))
 
 
-def pixel_auroc(maps: np.ndarray, masks: np.ndarray) -> float | None:
-    """ROC AUC over every pixel of every image: defect pixels vs all others."""
-    truth = np.asarray(masks, bool).ravel()
+def pixel_auroc(
+    maps: np.ndarray, masks: np.ndarray, valid: np.ndarray | None = None
+) -> float | None:
+    """ROC AUC over every pixel of every image: defect pixels vs all others. Pixels outside
+    `valid` (letterbox bars, which show no part) are left out."""
+    keep = np.ones(np.shape(masks), bool) if valid is None else np.asarray(valid, bool)
+    truth = np.asarray(masks, bool)[keep]
     if truth.all() or not truth.any():
         return None
-    return float(roc_auc_score(truth, np.asarray(maps, np.float32).ravel()))
+    return float(roc_auc_score(truth, np.asarray(maps, np.float32)[keep]))
 
 
-def pro_curve(maps: np.ndarray, masks: np.ndarray, levels: int = PRO_LEVELS):
+def pro_curve(
+    maps: np.ndarray, masks: np.ndarray, levels: int = PRO_LEVELS, valid: np.ndarray | None = None
+):
     """(fpr, pro) arrays over thresholds, fpr ascending.
 
     PRO is the mean over ground-truth regions (connected components) of the share of each region
@@ -52,7 +58,8 @@ def pro_curve(maps: np.ndarray, masks: np.ndarray, levels: int = PRO_LEVELS):
     n_regions = int(regions.max())
     if n_regions == 0 or masks.all():
         raise ValueError("PRO needs ground-truth regions and defect-free pixels")
-    neg = np.bincount(bins[~masks], minlength=n_bins)
+    negative = ~masks if valid is None else ~masks & np.asarray(valid, bool)
+    neg = np.bincount(bins[negative], minlength=n_bins)
     fpr = _above(neg) / neg.sum()
     inside = regions > 0
     per_region = np.bincount(
@@ -81,12 +88,17 @@ def _region_ids(masks: np.ndarray) -> np.ndarray:
     return out
 
 
-def pro_auc(maps: np.ndarray, masks: np.ndarray, max_fpr: float = PRO_MAX_FPR) -> float | None:
+def pro_auc(
+    maps: np.ndarray,
+    masks: np.ndarray,
+    max_fpr: float = PRO_MAX_FPR,
+    valid: np.ndarray | None = None,
+) -> float | None:
     """Area under the PRO curve up to `max_fpr`, divided by `max_fpr` (1.0 is perfect)."""
     masks = np.asarray(masks, bool)
     if not masks.any() or masks.all():
         return None
-    fpr, pro = pro_curve(maps, masks)
+    fpr, pro = pro_curve(maps, masks, valid=valid)
     fpr = np.r_[0.0, fpr, 1.0]
     pro = np.r_[0.0, pro, 1.0]
     end = float(np.interp(max_fpr, fpr, pro))

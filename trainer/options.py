@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from lineside.deploy.manifest import MAP_KINDS, SCORE_NAMES
+from lineside.deploy.manifest import GEOMETRIES, HEAD_KINDS, MAP_KINDS, SCORE_NAMES
 
 AUTO = "auto"
 
@@ -99,6 +99,11 @@ class FitOptions(_Frozen):
     # fine textures (magnetic tiles), see docs/quality.md.
     repair: bool = False
     crop: tuple[int, int, int, int] | None = None
+    # auto: the features model tries letterboxing non-square frames and keeps what validates
+    # better; pixel autoencoders squash.
+    geometry: Literal[(AUTO, *GEOMETRIES)] = AUTO
+    # features model: auto fits both heads and keeps the one that validates better.
+    head: Literal[(AUTO, *HEAD_KINDS)] = AUTO
     epochs: int = Field(60, ge=1, le=100_000)
     batch_size: int = Field(16, ge=1, le=65_536)
     val_fraction: float = Field(0.2, ge=0, lt=1)
@@ -126,6 +131,8 @@ class FitOptions(_Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> FitOptions:
+        if self.model != FEATURES and self.head != AUTO:
+            raise ValueError("--head applies to the features model")
         if self.model == FEATURES and (self.repair or self.anomaly_map != AUTO):
             raise ValueError(
                 "--repair and --map apply to pixel autoencoders; the features model's map is "

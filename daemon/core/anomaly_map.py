@@ -93,6 +93,14 @@ def feature_distance(x: np.ndarray, distances: np.ndarray) -> np.ndarray:
     return cv2.resize(distances.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+def only_inside(amap: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The map with everything outside the model-pixel box (x0, y0, x1, y1) set to 0."""
+    x0, y0, x1, y1 = box
+    out = np.zeros_like(amap)
+    out[y0:y1, x0:x1] = amap[y0:y1, x0:x1]
+    return out
+
+
 def compute(x: np.ndarray, model_output: np.ndarray, spec: AnomalyMap) -> np.ndarray:
     """The manifest's map from the input and the model's output (a reconstruction, or a
     feature head's distances): the kind it names, smoothed when it says so. (H, W) float32."""

@@ -1,13 +1,18 @@
-"""Heads: features per grid cell in, a distance per cell out (pure NumPy).
+"""Heads: features per grid cell in, a distance per cell out.
 
 The Gaussian head models each cell of the good parts' feature grid as a Gaussian (mean and
 inverse covariance of the projected features) and scores a cell by its Mahalanobis distance.
 The bundle stores it as float16 arrays: the projection, the means and the upper triangle of
 each inverse covariance, read with `allow_pickle=False`.
+
+The autoencoder head standardizes the features (per channel, float16 mean and scale in the
+bundle), has an int8 network reconstruct them, and scores a cell by its mean squared error: the
+mission's autoencoder, in feature space. The network call is passed in, so the head stays pure.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +31,10 @@ class GaussianHead:
     @property
     def grid(self) -> tuple[int, int]:
         return self.mean.shape[0], self.mean.shape[1]
+
+    @property
+    def channels(self) -> int:
+        return self.projection.shape[0]
 
     def distance(self, features: np.ndarray) -> np.ndarray:
         """(H, W, C) features -> (H, W) float32 Mahalanobis distance per cell."""
@@ -71,3 +80,46 @@ class GaussianHead:
         precision[:, rows, cols] = upper
         precision[:, cols, rows] = upper
         return cls(projection, mean, precision)
+
+
+@dataclass(frozen=True)
+class AutoencoderHead:
+    mean: np.ndarray  # (C,) float32
+    scale: np.ndarray  # (C,) float32, > 0
+    grid: tuple[int, int]
+    reconstruct: Callable[[np.ndarray], np.ndarray]  # (H, W, C) -> (H, W, C), standardized
+
+    @property
+    def channels(self) -> int:
+        return self.mean.shape[0]
+
+    def standardize(self, features: np.ndarray) -> np.ndarray:
+        return (features - self.mean) / self.scale
+
+    def distance(self, features: np.ndarray) -> np.ndarray:
+        """(H, W, C) features -> (H, W) float32 mean squared reconstruction error per cell."""
+        if features.shape != (*self.grid, self.channels):
+            raise HeadError(
+                f"features are {features.shape}, the head expects {(*self.grid, self.channels)}"
+            )
+        z = self.standardize(features).astype(np.float32)
+        return np.mean(np.square(z - self.reconstruct(z)), axis=-1, dtype=np.float32)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"mean": self.mean.astype(np.float16), "scale": self.scale.astype(np.float16)}
+
+    @classmethod
+    def from_arrays(
+        cls,
+        arrays: dict[str, np.ndarray],
+        grid: tuple[int, int],
+        reconstruct: Callable[[np.ndarray], np.ndarray],
+    ) -> AutoencoderHead:
+        try:
+            mean = np.asarray(arrays["mean"], np.float32)
+            scale = np.asarray(arrays["scale"], np.float32)
+        except KeyError as exc:
+            raise HeadError(f"head has no array {exc.args[0]!r}") from None
+        if mean.ndim != 1 or scale.shape != mean.shape or not np.all(scale > 0):
+            raise HeadError("head standardization arrays are not one positive scale per channel")
+        return cls(mean, scale, tuple(grid), reconstruct)

@@ -46,20 +46,23 @@ def render(frame: np.ndarray, insp: Inspection, pixel_threshold: float) -> np.nd
 def _blend(out: np.ndarray, level: np.ndarray, alpha: np.ndarray, geo: Geometry) -> None:
     """Blend the coloured map into `out` where the model-resolution box lands in the frame."""
     h, w = level.shape
-    x0, y0 = round(geo.x0), round(geo.y0)
-    x1, y1 = (
-        min(round(geo.x0 + w * geo.sx), out.shape[1]),
-        min(round(geo.y0 + h * geo.sy), out.shape[0]),
-    )
-    size = (x1 - x0, y1 - y0)
+    # The box in frame pixels; a letterboxed input reaches past the frame's edges.
+    left, top = round(geo.x0), round(geo.y0)
+    right, bottom = round(geo.x0 + w * geo.sx), round(geo.y0 + h * geo.sy)
+    x0, y0 = max(left, 0), max(top, 0)
+    x1, y1 = min(right, out.shape[1]), min(bottom, out.shape[0])
+    if x1 <= x0 or y1 <= y0:
+        return
+    size = (right - left, bottom - top)
+    inside = (slice(y0 - top, y1 - top), slice(x0 - left, x1 - left))
     gray = cv2.cvtColor((level * 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
     heat = cv2.LUT(gray, _JET)  # applyColorMap builds its table anew on every call: 150 us
     # Premultiplied at model resolution, so the frame-sized work is one multiply and one add
     # on 8-bit pixels: out = heat x alpha + frame x (1 - alpha).
     heat = (heat * alpha[:, :, None]).astype(np.uint8)
     keep = cv2.cvtColor(((1 - alpha) * 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
-    heat = cv2.resize(heat, size, interpolation=cv2.INTER_LINEAR)
-    keep = cv2.resize(keep, size, interpolation=cv2.INTER_LINEAR)
+    heat = cv2.resize(heat, size, interpolation=cv2.INTER_LINEAR)[inside]
+    keep = cv2.resize(keep, size, interpolation=cv2.INTER_LINEAR)[inside]
     roi = out[y0:y1, x0:x1]
     cv2.add(cv2.multiply(roi, keep, scale=1 / 255), heat, dst=roi)
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from lineside.daemon.core import anomaly_map
 from lineside.daemon.core.denoise import binarize, remove_small_clusters
-from lineside.daemon.core.preprocess import Geometry, check_frame, geometry, preprocess
+from lineside.daemon.core.preprocess import Geometry, check_frame, content, geometry, preprocess
 from lineside.daemon.core.regions import Region, find_regions
 from lineside.daemon.core.roi import RoiResult, RoiRule, check_rois, without_expected_changes
 from lineside.daemon.core.score import SCORES
@@ -108,6 +108,9 @@ def inspect_frame(
     recon = reconstruct(x)
     watch.lap("inference")
     amap = anomaly_map.compute(x, recon, stages.anomaly_map)
+    box = content(frame.shape, stages.preprocess)
+    if box is not None:  # letterbox bars are not the part: nothing there can be a defect
+        amap = anomaly_map.only_inside(amap, box)
     watch.lap("anomaly_map")
     mask, scored, score = postprocess(amap, stages.postprocess, rules, geo)
     watch.lap("denoise")

@@ -64,11 +64,58 @@ def check_frame(frame: np.ndarray, spec: FrameSpec) -> None:
         )
 
 
+def _padding(cw: int, ch: int, spec: Preprocess) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) pixels that letterbox a cw x ch image to the input's aspect."""
+    if spec.geometry != "letterbox":
+        return 0, 0, 0, 0
+    mw, mh = spec.size
+    w, h = max(cw, round(ch * mw / mh)), max(ch, round(cw * mh / mw))
+    left, top = (w - cw) // 2, (h - ch) // 2
+    return left, top, w - cw - left, h - ch - top
+
+
 def geometry(frame_shape: tuple[int, ...], spec: Preprocess) -> Geometry:
     h, w = frame_shape[:2]
     cx, cy, cw, ch = spec.crop if spec.crop else (0, 0, w, h)
+    left, top, right, bottom = _padding(cw, ch, spec)
     mw, mh = spec.size
-    return Geometry(x0=cx, y0=cy, sx=cw / mw, sy=ch / mh)
+    return Geometry(
+        x0=cx - left, y0=cy - top, sx=(cw + left + right) / mw, sy=(ch + top + bottom) / mh
+    )
+
+
+def content(frame_shape: tuple[int, ...], spec: Preprocess) -> tuple[int, int, int, int] | None:
+    """The model-pixel box (x0, y0, x1, y1) that shows the frame; None when all of it does."""
+    if spec.geometry != "letterbox":
+        return None
+    h, w = frame_shape[:2]
+    _, _, cw, ch = spec.crop if spec.crop else (0, 0, w, h)
+    left, top, right, bottom = _padding(cw, ch, spec)
+    mw, mh = spec.size
+    sx, sy = (cw + left + right) / mw, (ch + top + bottom) / mh
+    return (
+        int(np.floor(left / sx)),
+        int(np.floor(top / sy)),
+        int(np.ceil((left + cw) / sx)),
+        int(np.ceil((top + ch) / sy)),
+    )
+
+
+def shown(frame_shape: tuple[int, ...], spec: Preprocess) -> np.ndarray:
+    """(H, W) bool at the model's size: the pixels that show the frame (not letterbox bars)."""
+    mw, mh = spec.size
+    out = np.zeros((mh, mw), bool)
+    x0, y0, x1, y1 = content(frame_shape, spec) or (0, 0, mw, mh)
+    out[y0:y1, x0:x1] = True
+    return out
+
+
+def fit_to_input(img: np.ndarray, spec: Preprocess, interpolation: int) -> np.ndarray:
+    """A cropped image (or mask) at the model's size: squashed, or letterboxed with black."""
+    left, top, right, bottom = _padding(img.shape[1], img.shape[0], spec)
+    if left or top or right or bottom:
+        img = cv2.copyMakeBorder(img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=0)
+    return cv2.resize(img, spec.size, interpolation=interpolation)
 
 
 def preprocess(frame: np.ndarray, spec: Preprocess) -> np.ndarray:
@@ -76,7 +123,7 @@ def preprocess(frame: np.ndarray, spec: Preprocess) -> np.ndarray:
     img = _crop(frame, spec.crop)
     img = _to_color(img, spec.color)
     # INTER_AREA averages when shrinking, so fine texture does not alias into false anomalies.
-    img = cv2.resize(img, spec.size, interpolation=cv2.INTER_AREA)
+    img = fit_to_input(img, spec, cv2.INTER_AREA)
     if spec.equalize:
         img = _equalize(img, spec.color)
     if spec.blur_ksize:

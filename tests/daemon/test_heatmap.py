@@ -44,3 +44,13 @@ def test_gray_frames_become_colour_overlays():
     out = heatmap.render(frame, _inspection(amap, 0.1, geo), pixel_threshold=0.1)
     assert out.shape == (64, 64, 3)
     assert np.array_equal(out[32:, :], cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)[32:, :])
+
+
+def test_a_letterboxed_map_reaching_past_the_frame_is_drawn_inside_it():
+    frame = np.full((50, 200, 3), 100, np.uint8)
+    amap = np.ones((64, 64), np.float32)  # hot everywhere, bars included
+    geo = Geometry(x0=0, y0=-75, sx=200 / 64, sy=200 / 64)  # 200x50 padded to 200x200
+    insp = Inspection(1.0, "fail", [], [], {}, amap, amap > 0, geo)
+    out = heatmap.render(frame, insp, pixel_threshold=0.5)
+    assert out.shape == frame.shape
+    assert (out[30:, :, 0] != 100).any()  # the map is blended in over the whole frame

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lineside.daemon.core.preprocess import FrameError, check_frame, geometry, preprocess
+from lineside.daemon.core.preprocess import (
+    FrameError,
+    check_frame,
+    content,
+    geometry,
+    preprocess,
+)
 from lineside.deploy.manifest import FrameSpec, Preprocess
 
 
@@ -69,3 +75,27 @@ def test_check_frame_refuses_unlike_frames(frame, message):
 
 def test_check_frame_accepts_any_size_when_training_sizes_varied():
     check_frame(np.zeros((37, 91), np.uint8), FrameSpec(channels=1))
+
+
+def test_letterbox_keeps_the_aspect_ratio_and_maps_back_to_frame_pixels():
+    spec = Preprocess(color="gray", size=(64, 64), equalize=False, geometry="letterbox")
+    frame = np.zeros((50, 200), np.uint8)
+    frame[20:30, 100:110] = 255  # a 10 px square stays square
+    x = preprocess(frame, spec)[:, :, 0]
+    ys, xs = np.nonzero(x > 0.5)
+    assert abs((np.ptp(xs) + 1) - (np.ptp(ys) + 1)) <= 1
+    box = content(frame.shape, spec)
+    assert box == (0, 24, 64, 40)  # 200x50 padded to 200x200: the part fills rows 24-40
+    assert x[: box[1]].max() == 0 and x[box[3] :].max() == 0
+    geo = geometry(frame.shape, spec)
+    fx, fy = geo.point(xs.mean(), ys.mean())
+    assert abs(fx - 104.5) < 3 and abs(fy - 24.5) < 3
+
+
+def test_squash_is_unchanged_by_the_geometry_field():
+    frame = np.random.default_rng(0).integers(0, 256, (50, 200), dtype=np.uint8)
+    plain = Preprocess(color="gray", size=(64, 64), equalize=False)
+    assert plain.geometry == "squash" and content(frame.shape, plain) is None
+    np.testing.assert_array_equal(
+        preprocess(frame, plain), preprocess(frame, plain.model_copy(update={"geometry": "squash"}))
+    )

@@ -11,15 +11,42 @@ import pytest
 
 from lineside.daemon import selftest
 from lineside.daemon.bundle_store import BundleStore
-from lineside.daemon.runtime import FeatureModel, ModelError, load_bundle
+from lineside.daemon.core.heads import AutoencoderHead, GaussianHead
+from lineside.daemon.runtime import FeatureModel, ModelError, load_bundle, load_model
 from lineside.deploy import bundle as bundles
 from lineside.deploy import signing
 from lineside.trainer import backbone, fit_features, gaussian
 from tests.support import bundles as kit
 
 
-def test_fit_with_no_flags_makes_a_feature_bundle_that_the_box_runs(feature_fit):
+@pytest.fixture(scope="module")
+def gaussian_fit(synth_dir, tmp_path_factory):
+    from lineside.trainer.fit import FitOptions, fit
+
+    out = tmp_path_factory.mktemp("gaussian") / "g.lsb"
+    return fit(synth_dir, out, FitOptions(head="gaussian", version="g1"), say=lambda _: None)
+
+
+@pytest.fixture(scope="module")
+def autoencoder_fit(synth_dir, tmp_path_factory):
+    from lineside.trainer.fit import FitOptions, fit
+
+    out = tmp_path_factory.mktemp("autoencoder") / "a.lsb"
+    return fit(synth_dir, out, FitOptions(head="autoencoder", version="a1"), say=lambda _: None)
+
+
+def test_fit_with_no_flags_fits_both_heads_and_keeps_the_better(feature_fit):
     m = feature_fit.manifest
+    merits = m.calibration["selection"]["heads"]
+    assert set(merits) == {"gaussian", "autoencoder"}
+    margin = fit_features.AUTOENCODER_MARGIN
+    expected = "autoencoder" if merits["autoencoder"] > merits["gaussian"] + margin else "gaussian"
+    assert m.features.head.kind == expected
+    assert m.calibration["selection"]["chosen_merit"] == merits[expected]
+
+
+def test_a_gaussian_bundle_is_what_the_box_runs(gaussian_fit):
+    m = gaussian_fit.manifest
     assert m.family == "features" and m.output is None
     assert m.features.backbone.source_sha256 == backbone.SHA256
     assert m.features.backbone.layers == backbone.LAYERS
@@ -28,18 +55,31 @@ def test_fit_with_no_flags_makes_a_feature_bundle_that_the_box_runs(feature_fit)
         "rgb",
         (28, 28),
     )
-    assert feature_fit.path.stat().st_size <= 10 * 1024 * 1024
-    bundle, model = load_bundle(feature_fit.path)
-    assert isinstance(model, FeatureModel)
+    assert gaussian_fit.path.stat().st_size <= 10 * 1024 * 1024
+    bundle, model = load_bundle(gaussian_fit.path)
+    assert isinstance(model, FeatureModel) and isinstance(model.head, GaussianHead)
     assert set(bundle.files) >= {"model.tflite", "head.npz"}
     assert len(selftest.run(bundle, model)) == len(m.selftest.images)
 
 
-def test_the_map_is_chosen_on_validation_and_every_candidate_reported(feature_fit):
-    cal = feature_fit.manifest.calibration
+def test_an_autoencoder_bundle_is_what_the_box_runs(autoencoder_fit):
+    m = autoencoder_fit.manifest
+    assert (m.features.head.kind, m.features.head.network) == ("autoencoder", "head.tflite")
+    assert "validation split" in m.calibration["thresholds"]["scores"]
+    assert autoencoder_fit.path.stat().st_size <= 2 * 1024 * 1024  # no covariances to carry
+    bundle, model = load_bundle(autoencoder_fit.path)
+    assert isinstance(model.head, AutoencoderHead)
+    assert len(selftest.run(bundle, model)) == len(m.selftest.images)
+    print({k: autoencoder_fit.metrics[k] for k in ("image_auroc", "pixel_auroc")})
+    assert autoencoder_fit.metrics["image_auroc"] >= 0.9
+
+
+def test_the_map_is_chosen_on_validation_and_every_candidate_reported(gaussian_fit):
+    cal = gaussian_fit.manifest.calibration
     table = {(c["smooth_sigma"], c["score"]): c["merit"] for c in cal["selection"]["candidates"]}
     assert len(table) == len(fit_features.SMOOTHING) * len(fit_features.SCORES)
-    chosen = (feature_fit.manifest.anomaly_map.smooth_sigma, feature_fit.manifest.postprocess.score)
+    m = gaussian_fit.manifest
+    chosen = (m.anomaly_map.smooth_sigma, m.postprocess.score)
     assert table[chosen] == max(table.values()) == cal["selection"]["chosen_merit"]
     assert "cross-validated" in cal["thresholds"]["scores"]
     assert cal["thresholds"]["good_validation"]["count"] == len(cal["train_images"]) + len(
@@ -48,7 +88,7 @@ def test_the_map_is_chosen_on_validation_and_every_candidate_reported(feature_fi
 
 
 def test_the_synthetic_flanges_are_told_apart(feature_fit):
-    """The demo's parts: the old default reached image AUROC 0.81 here."""
+    """The demo's parts, `fit` with no flags: the old default reached image AUROC 0.81 here."""
     mx = feature_fit.metrics
     print({k: mx[k] for k in ("image_auroc", "pixel_auroc", "false_reject_rate")})
     assert mx["image_auroc"] >= 0.95
@@ -133,7 +173,7 @@ REFUSALS = [
 
 @pytest.mark.parametrize(("case", "changes", "reason"), REFUSALS, ids=[r[0] for r in REFUSALS])
 def test_a_feature_bundle_that_does_not_fit_is_refused_with_a_reason(
-    feature_fit, tmp_path, case, changes, reason
+    gaussian_fit, tmp_path, case, changes, reason
 ):
     private, public = signing.generate(tmp_path / "keys", "maintenance")
     key = signing.load_private(private)
@@ -141,14 +181,24 @@ def test_a_feature_bundle_that_does_not_fit_is_refused_with_a_reason(
     trusted.mkdir()
     (trusted / public.name).write_bytes(public.read_bytes())
     store = BundleStore(tmp_path / "store", trusted, 64 * 1024 * 1024, 1)
-    good = kit.repack(feature_fit.path.read_bytes(), key)
+    good = kit.repack(gaussian_fit.path.read_bytes(), key)
     store.vet(good)  # the unchanged bundle passes every check
     bad = kit.repack(good, key, **changes)
     with pytest.raises(ModelError, match=re.escape(reason)):
         store.vet(bad)
 
 
-def test_the_head_is_stored_as_float16_arrays(feature_fit):
-    with zipfile.ZipFile(feature_fit.path) as zf, np.load(io.BytesIO(zf.read("head.npz"))) as npz:
+def test_the_head_is_stored_as_float16_arrays(gaussian_fit):
+    with zipfile.ZipFile(gaussian_fit.path) as zf, np.load(io.BytesIO(zf.read("head.npz"))) as npz:
         assert {npz[k].dtype for k in npz.files} == {np.dtype(np.float16)}
-    assert bundles.read(feature_fit.path).manifest.features.head.dims == gaussian.DIMS
+    assert bundles.read(gaussian_fit.path).manifest.features.head.dims == gaussian.DIMS
+
+
+def test_an_autoencoder_network_that_does_not_fit_the_grid_is_refused(autoencoder_fit, bundle_path):
+    wrong = bundles.read(bundle_path).model_bytes  # a pixel autoencoder: takes images
+    data = kit.repack(
+        autoencoder_fit.path.read_bytes(),
+        edit_files=lambda f: f.update({"head.tflite": wrong}),
+    )
+    with pytest.raises(ModelError, match=re.escape("head network takes [1, 128, 128, 1]")):
+        load_model(bundles.parse(data))
