@@ -80,3 +80,21 @@ def defective_copies(
     rng = np.random.default_rng(seed)
     pairs = [paste_defect(rng, x, xs, opacity) for x in xs]
     return np.stack([a for a, _ in pairs]), np.stack([m for _, m in pairs])
+
+
+# Re-encoding qualities for camera copies: what MJPEG cameras and streams deliver.
+JPEG_QUALITY = (60, 95)
+
+
+def camera_copies(frames: list[np.ndarray], seed: int) -> list[np.ndarray]:
+    """Each frame re-encoded as JPEG at a random quality: the same good part as a camera that
+    compresses its stream would deliver it, so compression alone is not an anomaly."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for frame in frames:
+        quality = int(rng.integers(*JPEG_QUALITY, endpoint=True))
+        ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise ValueError("JPEG encoding failed")
+        out.append(cv2.imdecode(buf, cv2.IMREAD_UNCHANGED))
+    return out

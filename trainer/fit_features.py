@@ -151,14 +151,19 @@ class Validation:
     bad_x: np.ndarray
     bad_masks: np.ndarray
     bad_feats: np.ndarray
-    train_feats: np.ndarray
-    all_feats: np.ndarray
+    train_feats: np.ndarray  # the training split and its camera copies
+    all_feats: np.ndarray  # every good image
+    copy_xs: np.ndarray  # every good image as a compressing camera delivers it
+    copy_feats: np.ndarray
     shown: np.ndarray  # (N, H, W) bool, every good image: map pixels that show the part
     val_idx: np.ndarray
 
 
 def validation(p: Prepared, opts: FitOptions, net: Backbone, say) -> Validation:
     feats = features_of(net, p.xs, say)
+    copy_xs = np.stack([preprocess(f, p.pre) for f in augment.camera_copies(p.frames, opts.seed)])
+    say(f"and of {len(copy_xs)} camera copies (JPEG quality {augment.JPEG_QUALITY})")
+    copy_feats = features_of(net, copy_xs, say)
     val = p.val_idx if len(p.val_idx) else p.train_idx
     on_part = np.stack([shown(f.shape, p.pre) for f in p.frames])
     bad_x, bad_masks = augment.defective_copies(p.xs[val], opts.seed + 1, augment.SUBTLE)
@@ -171,8 +176,10 @@ def validation(p: Prepared, opts: FitOptions, net: Backbone, say) -> Validation:
         bad_x,
         bad_masks,
         features_of(net, bad_x),
-        feats[p.train_idx],
+        np.concatenate([feats[p.train_idx], copy_feats[p.train_idx]]),
         feats,
+        copy_xs,
+        copy_feats,
         on_part,
         val,
     )
@@ -222,7 +229,7 @@ def choose_head(opts: FitOptions, val: Validation, choice, table, say) -> HeadCh
     merits = {"gaussian": choice.merit}
     if opts.head == "gaussian":
         return HeadChoice("gaussian", choice, table, merits, None)
-    say(f"training the feature autoencoder on {len(val.train_feats)} images")
+    say(f"training the feature autoencoder on {len(val.train_feats)} images (with camera copies)")
     ae = feature_ae.fit(val.train_feats, opts.seed, say)
     ae_choice, ae_table = choose_map(opts, val, ae[0], "autoencoder head", say)
     merits["autoencoder"] = ae_choice.merit
@@ -291,10 +298,12 @@ def calibrated(p, opts, net, val: Validation, picked: HeadChoice, defects, say) 
     """
     choice = picked.choice
     if picked.kind == "gaussian":
-        maps = cross_validated_maps(val.all_feats, p.xs, choice.spec, opts.seed) * val.shown
-        head = gaussian.fit(val.all_feats, gaussian.projection(val.all_feats))
-        say(f"Gaussian head fitted on all {len(val.all_feats)} good images")
-        network, scores_from = None, f"{FOLDS}-fold cross-validated, all good images"
+        maps = cross_validated_maps(val, p.xs, choice.spec, opts.seed)
+        everything = np.concatenate([val.all_feats, val.copy_feats])
+        head = gaussian.fit(everything, gaussian.projection(everything))
+        say(f"Gaussian head fitted on all {len(val.all_feats)} good images and their copies")
+        network = None
+        scores_from = f"{FOLDS}-fold cross-validated, all good images and their camera copies"
     else:
         head, network = picked.autoencoder
         maps = calibrate.maps_of(val.good_x, distances(head, val.good_feats), choice.spec)
@@ -312,15 +321,21 @@ def calibrated(p, opts, net, val: Validation, picked: HeadChoice, defects, say) 
     return Calibrated(model, network, post, thresholds, rule, scores_from)
 
 
-def cross_validated_maps(feats: np.ndarray, xs: np.ndarray, spec, seed: int) -> np.ndarray:
-    """Every good image's anomaly map from a head fitted on the other folds."""
-    maps = np.empty(xs.shape[:3], np.float32)
-    for fold in gaussian.folds(len(feats), FOLDS, seed):
-        rest = np.setdiff1d(np.arange(len(feats)), fold)
-        head = gaussian.fit(feats[rest], gaussian.projection(feats[rest]))
+def cross_validated_maps(val: Validation, xs: np.ndarray, spec, seed: int) -> np.ndarray:
+    """The anomaly map of every good image and of its camera copy, each from a head fitted on
+    the other folds (an image and its copy always share a fold): (2N, H, W)."""
+    n = len(val.all_feats)
+    maps = np.empty((2, *xs.shape[:3]), np.float32)
+    for fold in gaussian.folds(n, FOLDS, seed):
+        rest = np.setdiff1d(np.arange(n), fold)
+        train = np.concatenate([val.all_feats[rest], val.copy_feats[rest]])
+        head = gaussian.fit(train, gaussian.projection(train))
         for i in fold:
-            maps[i] = anomaly_map.compute(xs[i], head.distance(feats[i]), spec)
-    return maps
+            for k, (x, f) in enumerate(
+                ((xs[i], val.all_feats[i]), (val.copy_xs[i], val.copy_feats[i]))
+            ):
+                maps[k, i] = anomaly_map.compute(x, head.distance(f), spec) * val.shown[i]
+    return maps.reshape(2 * n, *xs.shape[1:3])
 
 
 def _defect_scores(defects, p: Prepared, model: FeatureModel, spec, post) -> np.ndarray | None:
