@@ -15,7 +15,7 @@ from lineside.daemon.core.heads import AutoencoderHead, GaussianHead
 from lineside.daemon.runtime import FeatureModel, ModelError, load_bundle, load_model
 from lineside.deploy import bundle as bundles
 from lineside.deploy import signing
-from lineside.trainer import backbone, fit_features, gaussian
+from lineside.trainer import backbone, feature_choice, gaussian
 from tests.support import bundles as kit
 
 
@@ -39,7 +39,7 @@ def test_fit_with_no_flags_fits_both_heads_and_keeps_the_better(feature_fit):
     m = feature_fit.manifest
     merits = m.calibration["selection"]["heads"]
     assert set(merits) == {"gaussian", "autoencoder"}
-    margin = fit_features.AUTOENCODER_MARGIN
+    margin = feature_choice.AUTOENCODER_MARGIN
     expected = "autoencoder" if merits["autoencoder"] > merits["gaussian"] + margin else "gaussian"
     assert m.features.head.kind == expected
     assert m.calibration["selection"]["chosen_merit"] == merits[expected]
@@ -77,7 +77,7 @@ def test_an_autoencoder_bundle_is_what_the_box_runs(autoencoder_fit):
 def test_the_map_is_chosen_on_validation_and_every_candidate_reported(gaussian_fit):
     cal = gaussian_fit.manifest.calibration
     table = {(c["smooth_sigma"], c["score"]): c["merit"] for c in cal["selection"]["candidates"]}
-    assert len(table) == len(fit_features.SMOOTHING) * len(fit_features.SCORES)
+    assert len(table) == len(feature_choice.SMOOTHING) * len(feature_choice.SCORES)
     m = gaussian_fit.manifest
     chosen = (m.anomaly_map.smooth_sigma, m.postprocess.score)
     assert table[chosen] == max(table.values()) == cal["selection"]["chosen_merit"]
