@@ -57,8 +57,8 @@ def test_the_default_model_on_mvtec_bottle_meets_the_targets(tmp_path):
     """`fit` with no flags, full size: the targets of docs/quality.md, not reduced floors."""
     result, m = _default_fit("mvtec-bottle", tmp_path)
     assert result.manifest.family == "features"
-    assert m["image_auroc"] >= 0.995  # measured 0.999
-    assert m["pixel_auroc"] >= 0.97  # measured 0.974
+    assert m["image_auroc"] >= 0.995  # measured 1.000
+    assert m["pixel_auroc"] >= 0.97  # measured 0.972
     assert _good_to_review(m) <= 0.10  # measured 0.05 (predicted by cross-validation: 0.048)
     assert m["false_reject_rate"] <= 0.02  # measured 0.0
     assert result.path.stat().st_size <= 10 * 1024 * 1024
@@ -70,6 +70,6 @@ def test_the_default_model_on_magnetic_tiles(tmp_path):
     floor guards against regression only."""
     result, m = _default_fit("magnetic-tile", tmp_path, head="gaussian")
     assert result.manifest.preprocess.geometry == "squash"  # letterbox tried, validated worse
-    assert m["image_auroc"] >= 0.95  # measured 0.957
+    assert m["image_auroc"] >= 0.95  # measured 0.954
     assert m["pixel_auroc"] >= 0.76  # measured 0.782
     assert m["false_reject_rate"] <= 0.02  # measured 0.005
