@@ -322,4 +322,9 @@ def _calibration(mf: Manifest) -> str:
         out.append(
             _table(["map", "smoothing", "score", "image AUROC", "pixel AUROC", "merit"], rows)
         )
+    for key, title in (("heads", "Head"), ("geometries", "Input geometry")):
+        if selection.get(key):  # the features model: every candidate's best validation merit
+            rows = [[name, m.text(merit)] for name, merit in selection[key].items()]
+            out.append(f"<h3>{title} chosen on validation</h3>")
+            out.append(_table(["candidate", "best merit"], rows))
     return "\n".join(out)

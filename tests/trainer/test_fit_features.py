@@ -82,9 +82,10 @@ def test_the_map_is_chosen_on_validation_and_every_candidate_reported(gaussian_f
     chosen = (m.anomaly_map.smooth_sigma, m.postprocess.score)
     assert table[chosen] == max(table.values()) == cal["selection"]["chosen_merit"]
     assert "cross-validated" in cal["thresholds"]["scores"]
-    assert cal["thresholds"]["good_validation"]["count"] == len(cal["train_images"]) + len(
-        cal["validation_images"]
-    )
+    # Every good image and its camera copy, each scored by a head fitted without either.
+    good = len(cal["train_images"]) + len(cal["validation_images"])
+    assert cal["thresholds"]["good_validation"]["count"] == 2 * good
+    assert "camera copies" in cal["thresholds"]["scores"]
 
 
 def test_the_synthetic_flanges_are_told_apart(feature_fit):
@@ -202,3 +203,10 @@ def test_an_autoencoder_network_that_does_not_fit_the_grid_is_refused(autoencode
     )
     with pytest.raises(ModelError, match=re.escape("head network takes [1, 128, 128, 1]")):
         load_model(bundles.parse(data))
+
+
+def test_the_report_shows_every_head_the_fit_tried(feature_fit):
+    page = (feature_fit.report / "report.html").read_text()
+    assert "Head chosen on validation" in page
+    for head, merit in feature_fit.manifest.calibration["selection"]["heads"].items():
+        assert f"<td>{head}</td><td>{merit:.3f}</td>" in page
