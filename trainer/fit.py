@@ -12,7 +12,6 @@ import numpy as np
 
 from lineside.daemon.core.preprocess import preprocess
 from lineside.daemon.runtime import Model
-from lineside.deploy import bundle as bundles
 from lineside.deploy import signing
 from lineside.deploy.manifest import (
     SCHEMA_VERSION,
@@ -20,7 +19,7 @@ from lineside.deploy.manifest import (
     Postprocess,
     SelfTest,
 )
-from lineside.trainer import agreement, augment, calibrate, dataset, evaluate, fit_features, report
+from lineside.trainer import agreement, augment, calibrate, dataset, evaluate, fit_features
 from lineside.trainer.export import to_float_tflite, to_int8_tflite
 from lineside.trainer.fitting import (
     FitResult,
@@ -30,6 +29,8 @@ from lineside.trainer.fitting import (
     prepare,
     selftest_images,
     split,
+    split_record,
+    write_bundle,
 )
 from lineside.trainer.model import build, count_macs
 from lineside.trainer.options import ARCHITECTURES, AUTO, FEATURES, Architecture, FitOptions
@@ -83,19 +84,8 @@ def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = pr
         metrics["int8_vs_float"] = agreement.on_test(results, float_model, cal.stages)
     st, st_files = selftest_images([p.frames[i] for i in cal.val_idx], results, cal.stages, model)
     manifest = _manifest(p, opts, model, count_macs(net), cal.stages, calibration, metrics, st)
-    packed = bundles.pack(
-        manifest.model_dump(mode="json", exclude={"files"}),
-        {"model.tflite": tflite, **st_files},
-        key=key,
-    )
-    bundles.write_atomic(out, packed)
-    say(f"bundle written: {out} ({len(packed) / 1024:.0f} KiB)")
-    final = bundles.parse(packed).manifest
-    report_dir = None
-    if results or opts.report:
-        report_dir = opts.report or report.default_dir(Path(out))
-        report.write(report_dir, final, metrics, results, say)
-    return FitResult(final, Path(out), metrics, report_dir)
+    files = {"model.tflite": tflite, **st_files}
+    return write_bundle(out, manifest, files, key, opts, metrics, results, say)
 
 
 def train_network(p: Prepared, opts: FitOptions, say: Callable[[str], None]):
@@ -181,10 +171,7 @@ def calibrated(
     )
     stages = Stages(dataset.frame_spec(p.frames), p.pre, choice.spec, post, thresholds)
     calibration = {
-        "seed": opts.seed,
-        "train_images": [p.ds.train[i].name for i in p.train_idx],
-        "validation_images": [p.ds.train[i].name for i in p.val_idx],
-        "pixel": {"threshold": post.pixel_threshold, "quantile": opts.pixel_quantile},
+        **split_record(p, opts, post.pixel_threshold),
         "selection": {
             "chosen_merit": choice.merit,
             "validation": "held-out good images against the same images with one faint "

@@ -38,7 +38,6 @@ from lineside.trainer import (
     evaluate,
     feature_ae,
     gaussian,
-    report,
 )
 from lineside.trainer.feature_choice import (
     HeadChoice,
@@ -54,6 +53,8 @@ from lineside.trainer.fitting import (
     model_info,
     prepare,
     selftest_images,
+    split_record,
+    write_bundle,
 )
 from lineside.trainer.options import FitOptions
 
@@ -100,10 +101,7 @@ def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = pr
     )
     stages = Stages(dataset.frame_spec(p.frames), p.pre, choice.spec, post, thresholds)
     calibration = {
-        "seed": opts.seed,
-        "train_images": [p.ds.train[i].name for i in p.train_idx],
-        "validation_images": [p.ds.train[i].name for i in p.val_idx],
-        "pixel": {"threshold": post.pixel_threshold, "quantile": opts.pixel_quantile},
+        **split_record(p, opts, post.pixel_threshold),
         "selection": {
             "chosen_merit": choice.merit,
             "validation": "head fitted on the training split; held-out good images against the "
@@ -129,15 +127,7 @@ def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = pr
     if cal.network is not None:
         head_files[manifest.features.head.network] = cal.network
     files = {"model.tflite": cut, **head_files, **st_files}
-    packed = bundles.pack(manifest.model_dump(mode="json", exclude={"files"}), files, key=key)
-    bundles.write_atomic(out, packed)
-    say(f"bundle written: {out} ({len(packed) / 1024:.0f} KiB)")
-    final = bundles.parse(packed).manifest
-    report_dir = None
-    if results or opts.report:
-        report_dir = opts.report or report.default_dir(Path(out))
-        report.write(report_dir, final, metrics, results, say)
-    return FitResult(final, Path(out), metrics, report_dir)
+    return write_bundle(out, manifest, files, key, opts, metrics, results, say)
 
 
 @dataclass(frozen=True)

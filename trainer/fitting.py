@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -14,6 +15,7 @@ import numpy as np
 from lineside.daemon import selftest
 from lineside.daemon.core.pipeline import inspect_frame
 from lineside.daemon.core.preprocess import preprocess
+from lineside.deploy import bundle as bundles
 from lineside.deploy.manifest import (
     AnomalyMap,
     FrameSpec,
@@ -25,7 +27,7 @@ from lineside.deploy.manifest import (
     SelfTestImage,
     Thresholds,
 )
-from lineside.trainer import dataset
+from lineside.trainer import dataset, report
 from lineside.trainer.options import AUTO, FitOptions
 
 
@@ -126,3 +128,35 @@ def model_info(p: Prepared, opts: FitOptions, architecture: str, macs: int | Non
         trainer_version=package_version("lineside"),
         macs=macs,
     )
+
+
+def split_record(p: Prepared, opts: FitOptions, pixel_threshold: float) -> dict:
+    """The calibration entries every fit writes: seed, split and pixel threshold."""
+    return {
+        "seed": opts.seed,
+        "train_images": [p.ds.train[i].name for i in p.train_idx],
+        "validation_images": [p.ds.train[i].name for i in p.val_idx],
+        "pixel": {"threshold": pixel_threshold, "quantile": opts.pixel_quantile},
+    }
+
+
+def write_bundle(
+    out: Path,
+    manifest: Manifest,
+    files: dict[str, bytes],
+    key,
+    opts: FitOptions,
+    metrics: dict,
+    results: list,
+    say: Callable[[str], None],
+) -> FitResult:
+    """Pack (signed when given a key), write atomically, and write the report when there is one."""
+    packed = bundles.pack(manifest.model_dump(mode="json", exclude={"files"}), files, key=key)
+    bundles.write_atomic(out, packed)
+    say(f"bundle written: {out} ({len(packed) / 1024:.0f} KiB)")
+    final = bundles.parse(packed).manifest
+    report_dir = None
+    if results or opts.report:
+        report_dir = opts.report or report.default_dir(Path(out))
+        report.write(report_dir, final, metrics, results, say)
+    return FitResult(final, Path(out), metrics, report_dir)
