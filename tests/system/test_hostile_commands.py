@@ -242,7 +242,7 @@ def test_model_and_rollback_bursts_while_starting_and_stopping(
     stopper.join()
     assert status == 0
     # The recorder subscribes to everything, so it first takes in the burst's ~60 echoed
-    # bundles (about 1 MB each); on a loaded 2-core machine that alone can take over 10 s.
+    # bundles (about 2 MB each); on a loaded 2-core machine that alone can take over 10 s.
     rec.wait_for(lambda: rec.on("status")[-1].payload == b"stopped", 30, "stopped")
     assert "Traceback" not in daemon.log()
     rec.close()
