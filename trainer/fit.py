@@ -25,6 +25,7 @@ from lineside.trainer.fitting import (
     FitResult,
     Prepared,
     Stages,
+    manifest_fields,
     model_info,
     prepare,
     selftest_images,
@@ -195,7 +196,7 @@ def _manifest(
     stages: Stages,
     calibration: dict,
     metrics: dict,
-    selftest_images: SelfTest,
+    selftest: SelfTest,
 ) -> Manifest:
     """The bundle's manifest, made once, when everything in it is known."""
     return Manifest(
@@ -203,14 +204,5 @@ def _manifest(
         model=model_info(p, opts, f"{opts.model}: {training_recipe(opts).description}", macs),
         input=model.input,
         output=model.output,
-        frame=stages.frame,
-        preprocess=stages.preprocess,
-        anomaly_map=stages.anomaly_map,
-        postprocess=stages.postprocess,
-        thresholds=stages.thresholds,
-        calibration=calibration,
-        dataset=p.ds.summary(),
-        metrics=metrics,
-        selftest=selftest_images,
-        files={},
+        **manifest_fields(p, stages, calibration, metrics, selftest),
     )

@@ -50,6 +50,7 @@ from lineside.trainer.fitting import (
     FitResult,
     Prepared,
     Stages,
+    manifest_fields,
     model_info,
     prepare,
     selftest_images,
@@ -176,17 +177,17 @@ def cross_validated_maps(val: Validation, xs: np.ndarray, spec, seed: int) -> np
     """The anomaly map of every good image and of its camera copy, each from a head fitted on
     the other folds (an image and its copy always share a fold): (2N, H, W)."""
     n = len(val.all_feats)
-    maps = np.empty((2, *xs.shape[:3]), np.float32)
+    sources = ((xs, val.all_feats), (val.copy_xs, val.copy_feats))
+    maps = np.empty((len(sources), *xs.shape[:3]), np.float32)
     for fold in gaussian.folds(n, FOLDS, seed):
         rest = np.setdiff1d(np.arange(n), fold)
-        train = np.concatenate([val.all_feats[rest], val.copy_feats[rest]])
+        train = np.concatenate([feats[rest] for _, feats in sources])
         head = gaussian.fit(train, gaussian.projection(train))
-        for i in fold:
-            for k, (x, f) in enumerate(
-                ((xs[i], val.all_feats[i]), (val.copy_xs[i], val.copy_feats[i]))
-            ):
-                maps[k, i] = anomaly_map.compute(x, head.distance(f), spec) * val.shown[i]
-    return maps.reshape(2 * n, *xs.shape[1:3])
+        for k, (images, feats) in enumerate(sources):
+            for i in fold:
+                amap = anomaly_map.compute(images[i], head.distance(feats[i]), spec)
+                maps[k, i] = amap * val.shown[i]
+    return maps.reshape(len(sources) * n, *xs.shape[1:3])
 
 
 def _defect_scores(defects, p: Prepared, model: FeatureModel, spec, post) -> np.ndarray | None:
@@ -252,14 +253,5 @@ def _manifest(p, opts, net, cut, model, stages, calibration, metrics, st) -> Man
             ),
             head=head,
         ),
-        frame=stages.frame,
-        preprocess=stages.preprocess,
-        anomaly_map=stages.anomaly_map,
-        postprocess=stages.postprocess,
-        thresholds=stages.thresholds,
-        calibration=calibration,
-        dataset=p.ds.summary(),
-        metrics=metrics,
-        selftest=st,
-        files={},
+        **manifest_fields(p, stages, calibration, metrics, st),
     )

@@ -130,6 +130,25 @@ def model_info(p: Prepared, opts: FitOptions, architecture: str, macs: int | Non
     )
 
 
+def manifest_fields(
+    p: Prepared, stages: Stages, calibration: dict, metrics: dict, self_test: SelfTest
+) -> dict:
+    """The manifest's sections every fit fills the same way: the chosen stages, calibration,
+    dataset, metrics and self-test (files are listed when the bundle is packed)."""
+    return {
+        "frame": stages.frame,
+        "preprocess": stages.preprocess,
+        "anomaly_map": stages.anomaly_map,
+        "postprocess": stages.postprocess,
+        "thresholds": stages.thresholds,
+        "calibration": calibration,
+        "dataset": p.ds.summary(),
+        "metrics": metrics,
+        "selftest": self_test,
+        "files": {},
+    }
+
+
 def split_record(p: Prepared, opts: FitOptions, pixel_threshold: float) -> dict:
     """The calibration entries every fit writes: seed, split and pixel threshold."""
     return {

@@ -39,10 +39,9 @@ class GaussianHead:
     def distance(self, features: np.ndarray) -> np.ndarray:
         """(H, W, C) features -> (H, W) float32 Mahalanobis distance per cell."""
         h, w = self.grid
-        if features.shape[:2] != (h, w) or features.shape[2] != self.projection.shape[0]:
+        if features.shape != (h, w, self.channels):
             raise HeadError(
-                f"features are {features.shape}, the head expects ({h}, {w}, "
-                f"{self.projection.shape[0]})"
+                f"features are {features.shape}, the head expects {(h, w, self.channels)}"
             )
         y = features.reshape(h * w, -1) @ self.projection - self.mean.reshape(h * w, -1)
         d2 = np.einsum("ld,ld->l", np.matmul(y[:, None, :], self.precision)[:, 0, :], y)

@@ -108,7 +108,7 @@ def inspect_frame(
     recon = reconstruct(x)
     watch.lap("inference")
     amap = anomaly_map.compute(x, recon, stages.anomaly_map)
-    box = content(frame.shape, stages.preprocess)
+    box = content(frame.shape, stages.preprocess, geo)
     if box is not None:  # letterbox bars are not the part: nothing there can be a defect
         amap = anomaly_map.only_inside(amap, box)
     watch.lap("anomaly_map")

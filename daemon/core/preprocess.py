@@ -74,9 +74,14 @@ def _padding(cw: int, ch: int, spec: Preprocess) -> tuple[int, int, int, int]:
     return left, top, w - cw - left, h - ch - top
 
 
-def geometry(frame_shape: tuple[int, ...], spec: Preprocess) -> Geometry:
+def _crop_box(frame_shape: tuple[int, ...], spec: Preprocess) -> tuple[int, int, int, int]:
+    """(x, y, width, height) of the frame pixels the model sees."""
     h, w = frame_shape[:2]
-    cx, cy, cw, ch = spec.crop if spec.crop else (0, 0, w, h)
+    return spec.crop if spec.crop else (0, 0, w, h)
+
+
+def geometry(frame_shape: tuple[int, ...], spec: Preprocess) -> Geometry:
+    cx, cy, cw, ch = _crop_box(frame_shape, spec)
     left, top, right, bottom = _padding(cw, ch, spec)
     mw, mh = spec.size
     return Geometry(
@@ -84,21 +89,15 @@ def geometry(frame_shape: tuple[int, ...], spec: Preprocess) -> Geometry:
     )
 
 
-def content(frame_shape: tuple[int, ...], spec: Preprocess) -> tuple[int, int, int, int] | None:
-    """The model-pixel box (x0, y0, x1, y1) that shows the frame; None when all of it does."""
+def content(
+    frame_shape: tuple[int, ...], spec: Preprocess, geo: Geometry | None = None
+) -> tuple[int, int, int, int] | None:
+    """The model-pixel box (x0, y0, x1, y1) that shows the frame; None when all of it does.
+    Pass the frame's `geometry` when it is at hand."""
     if spec.geometry != "letterbox":
         return None
-    h, w = frame_shape[:2]
-    _, _, cw, ch = spec.crop if spec.crop else (0, 0, w, h)
-    left, top, right, bottom = _padding(cw, ch, spec)
-    mw, mh = spec.size
-    sx, sy = (cw + left + right) / mw, (ch + top + bottom) / mh
-    return (
-        int(np.floor(left / sx)),
-        int(np.floor(top / sy)),
-        int(np.ceil((left + cw) / sx)),
-        int(np.ceil((top + ch) / sy)),
-    )
+    geo = geo or geometry(frame_shape, spec)
+    return geo.box_to_model(_crop_box(frame_shape, spec))
 
 
 def shown(frame_shape: tuple[int, ...], spec: Preprocess) -> np.ndarray:
