@@ -142,6 +142,47 @@ class Outbox(_Frozen):
     )
 
 
+# MQTT topic levels may not hold wildcards or separators (Sparkplug ids, discovery ids).
+TOPIC_LEVEL = r"^[^/#+\s]+$"
+
+
+class Sparkplug(_Frozen):
+    """Sparkplug B edge node: the station as an edge node with one device (the inspection)."""
+
+    group_id: str = Field(pattern=TOPIC_LEVEL, max_length=64)
+    edge_node_id: str | None = Field(
+        default=None, pattern=TOPIC_LEVEL, max_length=64, description="unset: the station name"
+    )
+    device_id: str = Field(default="inspection", pattern=TOPIC_LEVEL, max_length=64)
+    health_interval_s: float = Field(
+        default=1.0, gt=0, description="how often camera, fps and outbox changes are sent"
+    )
+
+
+class HomeAssistant(_Frozen):
+    """Home Assistant MQTT discovery; `enabled: false` removes what was announced."""
+
+    enabled: bool = True
+    discovery_prefix: str = Field(default="homeassistant", pattern=TOPIC_LEVEL)
+
+
+class OpcUa(_Frozen):
+    """An OPC UA server with one object for the station (needs the `opcua` extra)."""
+
+    endpoint: str = Field(
+        default="opc.tcp://127.0.0.1:4840/lineside/",
+        pattern=r"^opc\.tcp://",
+        description="default: loopback only",
+    )
+    certificate: Path = Field(description="the server's certificate (DER or PEM)")
+    private_key: Path = Field(description="the server's private key (PEM)")
+    trusted_clients: Path = Field(description="folder of client certificates allowed to connect")
+    allow_anonymous: bool = Field(
+        default=False, description="also take clients without a trusted certificate identity"
+    )
+    namespace: str = "urn:lineside"
+
+
 class Config(_Frozen):
     station: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1, max_length=64)
     source: Source
@@ -152,6 +193,9 @@ class Config(_Frozen):
     heatmap: Heatmap = Heatmap()
     stats: Stats = Stats()
     outbox: Outbox = Outbox()
+    sparkplug: Sparkplug | None = None
+    homeassistant: HomeAssistant | None = None
+    opcua: OpcUa | None = None
     threads: int | None = Field(
         default=None, ge=1, le=64, description="inference threads; unset: the box's cores, up to 4"
     )

@@ -12,7 +12,7 @@ import logging
 from collections import OrderedDict
 from pathlib import Path
 
-from lineside.daemon import stats, triggers, worth_logging
+from lineside.daemon import consumers, stats, triggers, worth_logging
 from lineside.daemon.bundle_store import BundleStore, Loaded
 from lineside.daemon.camera import Camera
 from lineside.daemon.config import Config
@@ -22,7 +22,7 @@ from lineside.daemon.core.pipeline import inspect_frame
 from lineside.daemon.core.preprocess import FrameError
 from lineside.daemon.model_watch import FolderWatch
 from lineside.daemon.sinks import Result, Sink
-from lineside.daemon.sinks.mqtt_topics import TopicsSink, json_bytes, model_info
+from lineside.daemon.sinks.mqtt_topics import json_bytes, model_info
 from lineside.daemon.swap import Job, ModelSwap
 
 log = logging.getLogger(__name__)
@@ -56,9 +56,7 @@ class Station:
             conn.reply,
             seen,
         )
-        self.sinks: list[Sink] = [
-            TopicsSink(conn.link, conn.writer, cfg.heatmap, cfg.mqtt.qos),
-        ]
+        self.sinks: list[Sink] = consumers.build(cfg, conn, self.health)
         self.watch = self._folder_watch(store) if Path(cfg.model.path).is_dir() else None
 
     def _take_triggers(self, replaced: Station) -> None:
@@ -90,6 +88,7 @@ class Station:
                 part.start()
                 stack.callback(part.stop)
         for sink in self.sinks:
+            sink.start()
             stack.callback(sink.close)
         self.publish_model()
         m = self.active.bundle.manifest.model
@@ -140,7 +139,7 @@ class Station:
         result = Result(seq, frame, insp, req.part_id, active.bundle, self.cfg.station)
         for sink in self.sinks:
             sink.publish(result)
-        self.counters.inspection(sum(insp.latency_ms.values()))
+        self.counters.inspection(sum(insp.latency_ms.values()), insp.verdict)
         if req.id is not None:
             self.conn.reply(
                 "trigger",
@@ -164,18 +163,37 @@ class Station:
         if req.id is not None:
             self.conn.reply("trigger", req.id, ok=False, error=reason)
 
+    def health(self) -> dict:
+        """The station's state now, for sinks that export it (read from their threads)."""
+        c, cam, conn = self.counters, self.camera, self.conn
+        bundle = self.active.bundle
+        return {
+            "camera": "fault" if c.frame_fault else cam.state,
+            "camera_online": cam.state == "ok",
+            "dropped_frames": cam.dropped,
+            "outbox_depth": conn.outbox.depth() + conn.writer.pending(),
+            "mqtt_connected": conn.link.connected,
+            "model": {
+                "name": bundle.manifest.model.name,
+                "version": bundle.manifest.model.version,
+                "sha256": bundle.sha256,
+            },
+        }
+
     def stats(self) -> dict:
         c, cam, conn = self.counters, self.camera, self.conn
         m = self.active.bundle.manifest.model
         lost = conn.writer.lost
+        health = self.health()
         extra = {
-            "dropped_frames": cam.dropped,
-            "outbox_depth": conn.outbox.depth() + conn.writer.pending(),
+            "dropped_frames": health["dropped_frames"],
+            "outbox_depth": health["outbox_depth"],
             "outbox_dropped": conn.outbox.dropped() + lost,
             "outbox_lost": lost,
-            "mqtt_connected": conn.link.connected,
-            "camera": "fault" if c.frame_fault else cam.state,
+            "mqtt_connected": health["mqtt_connected"],
+            "camera": health["camera"],
             "camera_fault": c.frame_fault,
+            "verdicts": dict(c.verdicts),
             "commands_dropped": conn.inbox.dropped,
             "retained_commands_ignored": conn.link.ignored_retained,
             "thread_errors": conn.link.sender_errors + self.control.errors + cam.errors,

@@ -23,9 +23,11 @@ class Counters:
     window_start: float = field(default_factory=time.monotonic)
     window_inspected: int = 0
     window_captured: int = 0
+    verdicts: dict = field(default_factory=lambda: {"pass": 0, "review": 0, "fail": 0})
 
-    def inspection(self, latency_ms: float) -> None:
+    def inspection(self, latency_ms: float, verdict: str) -> None:
         self.inspected += 1
+        self.verdicts[verdict] += 1
         self.window_inspected += 1
         self.latencies.append(latency_ms)
         self.frame_fault = None

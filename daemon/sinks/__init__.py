@@ -1,8 +1,9 @@
 """Consumers of inspections: the frame loop hands every result to a list of sinks.
 
-A sink is anything with `publish(result)` and `close()`. The frame loop does not know their
-names; the service builds the list from the configuration. A sink that may be slow is wrapped in
-`Queued`: a bounded queue and its own thread, so it drops (and counts) rather than stalls frames.
+A sink is anything with `start()`, `publish(result)` and `close()`. The frame loop does not know
+their names; `consumers` builds the list from the configuration. A sink that may be slow is
+wrapped in `Queued`: a bounded queue and its own thread, so it drops (and counts) rather than
+stalls frames.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ class Result:
 
 
 class Sink(Protocol):
+    def start(self) -> None:
+        """Begin talking to the outside (connect, serve); called once the station starts."""
+
     def publish(self, result: Result) -> None:
         """Take one result; must not raise for a result it cannot deliver (count it instead)."""
 
@@ -50,6 +54,9 @@ class Queued:
         self._queue: queue.Queue[Result | None] = queue.Queue(maxsize=capacity)
         self._thread = threading.Thread(target=self._run, name=f"sink-{name}", daemon=True)
         self._thread.start()
+
+    def start(self) -> None:
+        self.sink.start()
 
     def publish(self, result: Result) -> None:
         try:

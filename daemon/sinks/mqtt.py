@@ -58,6 +58,32 @@ def read_password(cfg: Mqtt) -> str | None:
         raise ConfigError(f"mqtt password file {path}: cannot read ({exc.strerror})") from None
 
 
+def make_client(cfg: Mqtt, client_id: str) -> paho.Client:
+    """A paho client with the station's broker settings: account, TLS, queue, reconnect delays.
+    The Sparkplug edge node uses it too, for the same broker with the same credentials."""
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=paho.MQTTv311,
+        clean_session=True,
+    )
+    if cfg.username:
+        client.username_pw_set(cfg.username, read_password(cfg))
+    if cfg.tls:
+        client.tls_set(
+            ca_certs=str(cfg.tls.ca) if cfg.tls.ca else None,
+            certfile=str(cfg.tls.cert) if cfg.tls.cert else None,
+            keyfile=str(cfg.tls.key) if cfg.tls.key else None,
+            tls_version=ssl.PROTOCOL_TLS_CLIENT,
+        )
+    client.max_queued_messages_set(cfg.queue_max)
+    client.reconnect_delay_set(min_delay=1, max_delay=10)
+    return client
+
+
+MessageHandler = Callable[[bytes], None]
+
+
 class Link:
     def __init__(self, cfg: Mqtt, station: str, outbox: Outbox, on_command: CommandHandler):
         self.cfg, self.station, self.outbox = cfg, station, outbox
@@ -78,31 +104,15 @@ class Link:
         self.quick_drops = 0  # disconnects soon after connecting, in a row
         self._connected_at = 0.0
         self.client_id = cfg.client_id or f"lineside-{station}-{secrets.token_hex(3)}"
+        self._listeners: dict[str, MessageHandler] = {}  # topics outside ours, e.g. HA's status
         self.client = self._make_client()
 
     def topic(self, name: str) -> str:
         return contract.topic(self.cfg.prefix, self.station, name)
 
     def _make_client(self) -> paho.Client:
-        client = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=paho.MQTTv311,
-            clean_session=True,
-        )
+        client = make_client(self.cfg, self.client_id)
         client.will_set(self.topic("status"), b"offline", qos=1, retain=True)
-        if self.cfg.username:
-            client.username_pw_set(self.cfg.username, read_password(self.cfg))
-        if self.cfg.tls:
-            t = self.cfg.tls
-            client.tls_set(
-                ca_certs=str(t.ca) if t.ca else None,
-                certfile=str(t.cert) if t.cert else None,
-                keyfile=str(t.key) if t.key else None,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
-        client.max_queued_messages_set(self.cfg.queue_max)
-        client.reconnect_delay_set(min_delay=1, max_delay=10)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
@@ -143,6 +153,8 @@ class Link:
         self._connected_at = time.monotonic()
         log.info("connected to the broker as %s", self.client_id)
         client.subscribe(contract.command_filter(self.cfg.prefix, self.station), qos=1)
+        for full in list(self._listeners):
+            client.subscribe(full, qos=1)
         client.publish(self.topic("status"), b"online", qos=1, retain=True)
         with self._lock:
             retained = list(self._retained.items())
@@ -176,6 +188,9 @@ class Link:
 
     def _on_message(self, client, userdata, message) -> None:
         try:
+            if (listener := self._listeners.get(message.topic)) is not None:
+                listener(bytes(message.payload))
+                return
             name = contract.command_name(self.cfg.prefix, self.station, message.topic)
             if name is None:
                 return
@@ -190,12 +205,30 @@ class Link:
 
     def publish_state(self, name: str, payload: bytes | str, qos: int) -> None:
         """Publish retained state and remember it for the next reconnect."""
+        self.publish_retained(self.topic(name), payload, qos)
+
+    def publish_retained(self, full: str, payload: bytes | str, qos: int) -> None:
+        """Retained state on any topic (discovery configs), republished after reconnects; an
+        empty payload removes the retained message and is not repeated."""
         data = payload.encode() if isinstance(payload, str) else payload
-        full = self.topic(name)
         with self._lock:
-            self._retained[full] = (data, qos)
+            if data:
+                self._retained[full] = (data, qos)
+            else:
+                self._retained.pop(full, None)
         if self.connected:
             self.client.publish(full, data, qos=qos, retain=True)
+
+    def listen(self, full: str, handler: MessageHandler) -> None:
+        """Hand messages on `full` (an exact topic) to `handler`, from paho's thread; the
+        subscription is made now when connected, and at every connect."""
+        self._listeners[full] = handler
+        if self.connected:
+            self.client.subscribe(full, qos=1)
+
+    def unlisten(self, full: str) -> None:
+        if self._listeners.pop(full, None) is not None and self.connected:
+            self.client.unsubscribe(full)
 
     def publish_now(self, name: str, payload: bytes | str, qos: int = 0) -> None:
         """Fire and forget (stats, replies): dropped while disconnected."""

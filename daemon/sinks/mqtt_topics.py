@@ -103,6 +103,9 @@ class TopicsSink:
         self.link, self.writer, self.qos = link, writer, qos
         self.heatmaps = HeatmapPolicy(heatmaps)
 
+    def start(self) -> None:
+        """The link belongs to the connection, which starts it."""
+
     def publish(self, result: Result) -> None:
         insp, bundle = result.inspection, result.bundle
         payload = inspection_payload(

@@ -1,0 +1,55 @@
+"""Which sinks a station feeds, from its configuration.
+
+The Lineside topics always; Sparkplug B, Home Assistant discovery and OPC UA when their sections
+are present. Sparkplug and OPC UA need optional packages (the `sparkplug` and `opcua` extras), so
+their modules are imported only when configured, and a missing package is a configuration error
+that names the extra. Sinks that do network I/O per inspection run behind a bounded queue.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib import metadata
+
+from lineside.daemon.config import Config, ConfigError
+from lineside.daemon.connection import Connection
+from lineside.daemon.sinks import Queued, Sink
+from lineside.daemon.sinks.exported import Health
+from lineside.daemon.sinks.homeassistant import Discovery
+from lineside.daemon.sinks.mqtt_topics import TopicsSink
+
+EXTRAS = {"sparkplug": "protobuf", "opcua": "asyncua"}
+
+
+def _optional(module: str, section: str):
+    """Import a sink module whose package is an optional extra."""
+    try:
+        return importlib.import_module(f"lineside.daemon.sinks.{module}")
+    except ImportError as exc:
+        raise ConfigError(
+            f"{section}: needs the '{section}' extra ({EXTRAS[section]}): "
+            f"pip install 'lineside[{section}]' ({exc})"
+        ) from None
+
+
+def build(cfg: Config, conn: Connection, health: Health) -> list[Sink]:
+    sinks: list[Sink] = [TopicsSink(conn.link, conn.writer, cfg.heatmap, cfg.mqtt.qos)]
+    sinks.append(
+        Discovery(
+            cfg.homeassistant,
+            conn.link,
+            conn.writer,
+            cfg.station,
+            cfg.outbox.path.parent,
+            metadata.version("lineside"),
+        )
+    )
+    if cfg.sparkplug is not None:
+        node = _optional("sparkplug", "sparkplug").EdgeNode(
+            cfg.sparkplug, cfg.mqtt, cfg.station, health
+        )
+        sinks.append(Queued(node, "sparkplug"))
+    if cfg.opcua is not None:
+        server = _optional("opcua", "opcua").Server(cfg.opcua, cfg.station, health)
+        sinks.append(Queued(server, "opcua"))
+    return sinks
