@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import signal
 import time
 
@@ -130,7 +131,7 @@ def test_births_data_seq_wrap_rebirth_and_will_on_sigkill(host, broker, start_da
     assert value_of(births[1].metric("bdSeq")) == bd_seq, "a rebirth keeps the session's bdSeq"
     assert value_of(msgs[-1].metric("bdSeq")) == bd_seq, "the will names the session it ends"
     seqs = [m.payload.seq for m in msgs if m.kind != "NDEATH"]
-    assert any(a == 255 and b == 0 for a, b in zip(seqs, seqs[1:], strict=False)), "seq wraps"
+    assert any(a == 255 and b == 0 for a, b in itertools.pairwise(seqs)), "seq wraps"
     # The data is the station's: verdicts and growing counts.
     alias = {x.name: x.alias for x in next(m for m in msgs if m.kind == "DBIRTH").payload.metrics}
     verdicts = [
@@ -154,7 +155,7 @@ def test_births_data_seq_wrap_rebirth_and_will_on_sigkill(host, broker, start_da
 def test_new_bdseq_after_reconnect_device_follows_camera_clean_stop(
     host, broker, start_daemon, synth_dir
 ):
-    Payload, rec, decoded = host
+    _, rec, decoded = host
     frames = [cv2.imread(str(p)) for p in sorted((synth_dir / "test" / "good").glob("*.png"))]
     camera = MjpegCamera(frames, free_port(), fps=10)
     camera.start()
@@ -193,7 +194,7 @@ def test_new_bdseq_after_reconnect_device_follows_camera_clean_stop(
     # Messages published while the broker was down are lost (QoS 0), so the seq check runs on
     # each session separately.
     starts = [i for i, m in enumerate(msgs) if m.kind == "NBIRTH"] + [len(msgs)]
-    for a, b in zip(starts, starts[1:], strict=False):
+    for a, b in itertools.pairwise(starts):
         _check_session(msgs[a:b])
     births = [value_of(m.metric("bdSeq")) for m in msgs if m.kind == "NBIRTH"]
     assert births[1] == (births[0] + 1) % 256, "a new session has the next bdSeq"
