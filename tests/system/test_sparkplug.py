@@ -141,7 +141,7 @@ def test_births_data_seq_wrap_rebirth_and_will_on_sigkill(host, broker, start_da
         for x in m.payload.metrics
         if x.alias == alias["Inspection/Verdict"]
     ]
-    assert set(verdicts) == {"pass", "fail"}  # the video has good and defective parts
+    assert {"pass", "fail"} <= set(verdicts) <= {"pass", "review", "fail"}  # good and defective
     seq_values = [
         x.long_value
         for m in msgs

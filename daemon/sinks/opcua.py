@@ -1,0 +1,172 @@
+"""OPC UA server: one object per station whose variables are the exported values.
+
+The server runs asyncua on its own event loop thread; inspections are written to it from the
+sink's queue thread, health values once a second. Only the Basic256Sha256 SignAndEncrypt
+endpoint is offered. A client's application certificate must be in `trusted_clients`, and it
+must present an X.509 user identity (the same certificate) unless `allow_anonymous` is set.
+asyncua is LGPL-3.0, so this module is imported only when `opcua:` is configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import threading
+from pathlib import Path
+
+from asyncua import Server as UaServer
+from asyncua import ua
+from asyncua.crypto.truststore import TrustStore
+from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
+
+from lineside.daemon.config import ConfigError, OpcUa
+from lineside.daemon.sinks import Result
+from lineside.daemon.sinks.exported import BY_PATH, INSPECTION_PATHS, VALUES, Health, Tally, Value
+
+log = logging.getLogger(__name__)
+
+VARIANTS = {
+    "string": ua.VariantType.String,
+    "double": ua.VariantType.Double,
+    "uint64": ua.VariantType.UInt64,
+    "bool": ua.VariantType.Boolean,
+    "datetime": ua.VariantType.DateTime,
+}
+EMPTY = {"string": "", "double": 0.0, "uint64": 0, "bool": False, "datetime": None}
+START_TIMEOUT_S = 30.0
+WRITE_TIMEOUT_S = 5.0
+
+
+def variant(value: Value, data: object) -> ua.Variant:
+    if data is None:
+        data = EMPTY[value.kind]
+    elif value.kind == "datetime":
+        data = datetime.datetime.fromtimestamp(float(data), datetime.UTC)
+    return ua.Variant(data, VARIANTS[value.kind])
+
+
+def _check_files(cfg: OpcUa) -> None:
+    for key in ("certificate", "private_key"):
+        path = Path(getattr(cfg, key))
+        if not path.is_file():
+            raise ConfigError(f"opcua.{key}: {path}: no such file")
+    if not Path(cfg.trusted_clients).is_dir():
+        raise ConfigError(f"opcua.trusted_clients: {cfg.trusted_clients}: not a folder")
+
+
+class Server:
+    """A sink that serves the station's values over OPC UA."""
+
+    def __init__(self, cfg: OpcUa, station: str, health: Health) -> None:
+        _check_files(cfg)
+        self.cfg, self.station = cfg, station
+        self.tally = Tally(health)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="opcua", daemon=True)
+        self._server: UaServer | None = None
+        self._nodes: dict[str, ua.NodeId] = {}
+        self._health_task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        """Listening when this returns; a certificate it cannot use stops the start."""
+        self._thread.start()
+        future = asyncio.run_coroutine_threadsafe(self._serve(), self._loop)
+        try:
+            future.result(timeout=START_TIMEOUT_S)
+        except Exception as exc:
+            self._stop_loop()
+            raise ConfigError(f"opcua: cannot start the server ({exc})") from None
+        log.info("opcua: serving %s on %s", self.station, self.cfg.endpoint)
+
+    def publish(self, result: Result) -> None:
+        self.tally.record(result)
+        future = asyncio.run_coroutine_threadsafe(
+            self._write(INSPECTION_PATHS, stamped=True), self._loop
+        )
+        future.result(timeout=WRITE_TIMEOUT_S)
+
+    def close(self) -> None:
+        if self._server is not None:
+            future = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
+            try:
+                future.result(timeout=WRITE_TIMEOUT_S)
+            except Exception:
+                log.exception("opcua: server did not stop cleanly")
+        self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=WRITE_TIMEOUT_S)
+
+    async def _serve(self) -> None:
+        cfg = self.cfg
+        server = UaServer()
+        await server.init()
+        server.set_endpoint(cfg.endpoint)
+        server.set_server_name(f"Lineside {self.station}")
+        await server.set_application_uri(f"{cfg.namespace}:{self.station}")
+        server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
+        tokens: list[type] = [ua.X509IdentityToken]
+        if cfg.allow_anonymous:
+            tokens.append(ua.AnonymousIdentityToken)
+        server.set_identity_tokens(tokens)
+        await server.load_certificate(str(cfg.certificate))
+        await server.load_private_key(str(cfg.private_key))
+        store = TrustStore([Path(cfg.trusted_clients)], [])
+        await store.load()
+        validator = CertificateValidator(
+            CertificateValidatorOptions.TRUSTED_VALIDATION
+            | CertificateValidatorOptions.PEER_CLIENT,
+            store,
+        )
+        server.set_certificate_validator(validator)
+        ns = await server.register_namespace(cfg.namespace)
+        await self._build(server, ns)
+        await server.start()
+        self._server = server
+        self._health_task = asyncio.get_running_loop().create_task(self._health_loop())
+
+    async def _build(self, server: UaServer, ns: int) -> None:
+        """The station object, a folder per group (Inspection, Counts...), a variable per value."""
+        station = await server.nodes.objects.add_object(ns, self.station)
+        folders = {}
+        for value in VALUES:
+            group, _, _ = value.path.rpartition("/")
+            parent = station
+            if group:
+                if group not in folders:
+                    folders[group] = await station.add_folder(ns, group)
+                parent = folders[group]
+            node = await parent.add_variable(
+                ns, value.name, variant(value, None), varianttype=VARIANTS[value.kind]
+            )
+            await node.write_attribute(
+                ua.AttributeIds.Description,
+                ua.DataValue(ua.Variant(ua.LocalizedText(value.doc), ua.VariantType.LocalizedText)),
+            )
+            self._nodes[value.path] = node.nodeid
+
+    async def _write(self, paths: tuple[str, ...], stamped: bool = False) -> None:
+        """Inspection values carry the inspection's time as their source timestamp, so a client
+        that subscribes with the StatusValueTimestamp trigger sees every part, even two passes
+        in a row; health values change only when they change."""
+        values = self.tally.values()
+        at = datetime.datetime.now(datetime.UTC) if stamped else None
+        for path in paths:
+            data = ua.DataValue(variant(BY_PATH[path], values[path]), SourceTimestamp=at)
+            await self._server.write_attribute_value(self._nodes[path], data)
+
+    async def _health_loop(self) -> None:
+        health_paths = tuple(v.path for v in VALUES if v.path not in INSPECTION_PATHS)
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await self._write(health_paths)
+            except Exception:
+                log.exception("opcua: health update failed")
+
+    async def _shutdown(self) -> None:
+        if self._health_task is not None:
+            self._health_task.cancel()
+        await self._server.stop()
