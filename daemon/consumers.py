@@ -2,8 +2,8 @@
 
 The Lineside topics always; Sparkplug B, Home Assistant discovery and OPC UA when their sections
 are present. Sparkplug and OPC UA need optional packages (the `sparkplug` and `opcua` extras), so
-their modules are imported only when configured, and a missing package is a configuration error
-that names the extra. Sinks that do network I/O per inspection run behind a bounded queue.
+their modules are imported only when configured; `preflight` has already refused a configuration
+whose extra is missing. Sinks that do network I/O per inspection run behind a bounded queue.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ places it writes to can be written. `check-config`, `run` and a reload all call 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -29,6 +30,25 @@ def check(cfg: Config) -> None:
             raise ConfigError(f"model.trusted_keys: {exc}") from None
     _writable_file("outbox.path", cfg.outbox.path)
     _writable_dir("model.store", cfg.model.store)
+    _plant_links(cfg)
+
+
+# Optional sections and the package each needs (the extra that installs it).
+EXTRAS = {"sparkplug": "google.protobuf", "opcua": "asyncua"}
+
+
+def _plant_links(cfg: Config) -> None:
+    """Sparkplug and OPC UA need their extras; OPC UA its certificate files."""
+    for section, module in EXTRAS.items():
+        if getattr(cfg, section) is not None and importlib.util.find_spec(module) is None:
+            raise ConfigError(
+                f"{section}: needs the '{section}' extra: pip install 'lineside[{section}]'"
+            )
+    if cfg.opcua is not None:
+        _readable("opcua.certificate", cfg.opcua.certificate)
+        _readable("opcua.private_key", cfg.opcua.private_key)
+        if not Path(cfg.opcua.trusted_clients).is_dir():
+            raise ConfigError(f"opcua.trusted_clients: {cfg.opcua.trusted_clients}: not a folder")
 
 
 def _readable(key: str, path: Path) -> None:

@@ -46,20 +46,10 @@ def variant(value: Value, data: object) -> ua.Variant:
     return ua.Variant(data, VARIANTS[value.kind])
 
 
-def _check_files(cfg: OpcUa) -> None:
-    for key in ("certificate", "private_key"):
-        path = Path(getattr(cfg, key))
-        if not path.is_file():
-            raise ConfigError(f"opcua.{key}: {path}: no such file")
-    if not Path(cfg.trusted_clients).is_dir():
-        raise ConfigError(f"opcua.trusted_clients: {cfg.trusted_clients}: not a folder")
-
-
 class Server:
     """A sink that serves the station's values over OPC UA."""
 
     def __init__(self, cfg: OpcUa, station: str, health: Health) -> None:
-        _check_files(cfg)
         self.cfg, self.station = cfg, station
         self.tally = Tally(health)
         self._loop = asyncio.new_event_loop()

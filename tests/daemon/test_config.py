@@ -59,6 +59,32 @@ BAD = {
     "bad qos": (_with("mqtt.qos", 3), "mqtt.qos: 3"),
     "bad heatmap verdict": (_with("heatmap.verdicts", ["bad"]), "heatmap.verdicts.0: 'bad'"),
     "bad roi": (_with("rois", [{"name": "w", "box": [1, 2], "expect": "present"}]), "rois.0.box"),
+    "sparkplug without group": (_with("sparkplug", {"device_id": "d"}), "sparkplug.group_id: miss"),
+    "sparkplug group with /": (
+        _with("sparkplug", {"group_id": "a/b"}),
+        "sparkplug.group_id: 'a/b'",
+    ),
+    "sparkplug node wildcard": (
+        _with("sparkplug", {"group_id": "g", "edge_node_id": "n+"}),
+        "sparkplug.edge_node_id: 'n+'",
+    ),
+    "opcua without certificates": (_with("opcua", {}), "opcua.certificate: missing"),
+    "opcua endpoint not opc.tcp": (
+        _with(
+            "opcua",
+            {
+                "endpoint": "http://x",
+                "certificate": "c",
+                "private_key": "k",
+                "trusted_clients": "t",
+            },
+        ),
+        "opcua.endpoint: 'http://x'",
+    ),
+    "homeassistant bad prefix": (
+        _with("homeassistant", {"discovery_prefix": "home/assistant"}),
+        "homeassistant.discovery_prefix",
+    ),
 }
 
 

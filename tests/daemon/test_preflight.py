@@ -68,6 +68,26 @@ CASES = {
         lambda t: {"model__allow_unsigned": False, "model__trusted_keys": str(t / "keys")},
         "model.trusted_keys: ",
     ),
+    "opcua certificate missing": (
+        lambda t: {
+            "opcua": {
+                "certificate": str(t / "server.der"),
+                "private_key": str(_file(t)),
+                "trusted_clients": str(t),
+            }
+        },
+        "opcua.certificate: ",
+    ),
+    "opcua trusted clients not a folder": (
+        lambda t: {
+            "opcua": {
+                "certificate": str(_file(t)),
+                "private_key": str(_file(t)),
+                "trusted_clients": str(_file(t)),
+            }
+        },
+        "opcua.trusted_clients: ",
+    ),
 }
 
 
