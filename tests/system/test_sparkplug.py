@@ -107,6 +107,19 @@ def _check_session(msgs) -> None:
             device_born = False
 
 
+def _data(msgs, name: str) -> list:
+    """Every DDATA value of the metric `name`, found by the alias its DBIRTH gave it."""
+    birth = next(m for m in msgs if m.kind == "DBIRTH")
+    alias = next(x.alias for x in birth.payload.metrics if x.name == name)
+    return [
+        value_of(x)
+        for m in msgs
+        if m.kind == "DDATA"
+        for x in m.payload.metrics
+        if x.alias == alias
+    ]
+
+
 def test_births_data_seq_wrap_rebirth_and_will_on_sigkill(host, broker, start_daemon, parts_video):
     Payload, rec, decoded = host
     source = {"kind": "video", "path": str(parts_video), "loop": True, "fps": 20}
@@ -133,22 +146,9 @@ def test_births_data_seq_wrap_rebirth_and_will_on_sigkill(host, broker, start_da
     seqs = [m.payload.seq for m in msgs if m.kind != "NDEATH"]
     assert any(a == 255 and b == 0 for a, b in itertools.pairwise(seqs)), "seq wraps"
     # The data is the station's: verdicts and growing counts.
-    alias = {x.name: x.alias for x in next(m for m in msgs if m.kind == "DBIRTH").payload.metrics}
-    verdicts = [
-        x.string_value
-        for m in msgs
-        if m.kind == "DDATA"
-        for x in m.payload.metrics
-        if x.alias == alias["Inspection/Verdict"]
-    ]
+    verdicts = _data(msgs, "Inspection/Verdict")
     assert {"pass", "fail"} <= set(verdicts) <= {"pass", "review", "fail"}  # good and defective
-    seq_values = [
-        x.long_value
-        for m in msgs
-        if m.kind == "DDATA"
-        for x in m.payload.metrics
-        if x.alias == alias["Inspection/Seq"]
-    ]
+    seq_values = _data(msgs, "Inspection/Seq")
     assert len(seq_values) >= 100 and seq_values == sorted(seq_values)
 
 
