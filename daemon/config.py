@@ -133,6 +133,15 @@ class Stats(_Frozen):
     interval_s: float = Field(default=10.0, gt=0)
 
 
+class Drift(_Frozen):
+    """The drift monitor: EWMA charts against the bundle's reference (docs/drift.md)."""
+
+    enabled: bool = True
+    weight: float = Field(default=0.05, gt=0, le=1, description="EWMA weight of each new part")
+    limit_sigma: float = Field(default=4.0, gt=0, description="control limit, in EWMA sigmas")
+    clear_after: int = Field(default=50, ge=1, description="parts inside before it clears")
+
+
 class Outbox(_Frozen):
     path: Path = Path("/var/lib/lineside/outbox.db")
     max_rows: int = Field(default=100_000, ge=10)
@@ -192,6 +201,7 @@ class Config(_Frozen):
     mqtt: Mqtt = Mqtt()
     heatmap: Heatmap = Heatmap()
     stats: Stats = Stats()
+    drift: Drift = Drift()
     outbox: Outbox = Outbox()
     sparkplug: Sparkplug | None = None
     homeassistant: HomeAssistant | None = None

@@ -14,6 +14,7 @@ from importlib import metadata
 from lineside.daemon.config import Config, ConfigError
 from lineside.daemon.connection import Connection
 from lineside.daemon.sinks import Queued, Sink
+from lineside.daemon.sinks.drift import DriftSink
 from lineside.daemon.sinks.exported import Health
 from lineside.daemon.sinks.homeassistant import Discovery
 from lineside.daemon.sinks.mqtt_topics import TopicsSink
@@ -32,8 +33,15 @@ def _optional(module: str, section: str):
         ) from None
 
 
-def build(cfg: Config, conn: Connection, health: Health) -> list[Sink]:
+def drift(cfg: Config, conn: Connection) -> DriftSink | None:
+    """The drift monitor, which the station also reads for `stats` and the exported values."""
+    return DriftSink(cfg.drift, conn.link) if cfg.drift.enabled else None
+
+
+def build(cfg: Config, conn: Connection, health: Health, monitor: DriftSink | None) -> list[Sink]:
     sinks: list[Sink] = [TopicsSink(conn.link, conn.writer, cfg.heatmap, cfg.mqtt.qos)]
+    if monitor is not None:
+        sinks.append(Queued(monitor, "drift"))
     sinks.append(
         Discovery(
             cfg.homeassistant,

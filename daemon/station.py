@@ -56,7 +56,8 @@ class Station:
             conn.reply,
             seen,
         )
-        self.sinks: list[Sink] = consumers.build(cfg, conn, self.health)
+        self.drift = consumers.drift(cfg, conn)
+        self.sinks: list[Sink] = consumers.build(cfg, conn, self.health, self.drift)
         self.watch = self._folder_watch(store) if Path(cfg.model.path).is_dir() else None
 
     def _take_triggers(self, replaced: Station) -> None:
@@ -173,6 +174,7 @@ class Station:
             "dropped_frames": cam.dropped,
             "outbox_depth": conn.outbox.depth() + conn.writer.pending(),
             "mqtt_connected": conn.link.connected,
+            "drift_alarm": self.drift is not None and self.drift.active,
             "model": {
                 "name": bundle.manifest.model.name,
                 "version": bundle.manifest.model.version,
@@ -194,6 +196,7 @@ class Station:
             "camera": health["camera"],
             "camera_fault": c.frame_fault,
             "verdicts": dict(c.verdicts),
+            "drift": self.drift.state() if self.drift else {"alarm": False, "monitored": False},
             "commands_dropped": conn.inbox.dropped,
             "retained_commands_ignored": conn.link.ignored_retained,
             "thread_errors": conn.link.sender_errors + self.control.errors + cam.errors,

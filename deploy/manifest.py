@@ -149,6 +149,20 @@ class Features(_Frozen):
     head: Head
 
 
+class Spread(_Frozen):
+    mean: float
+    std: float = Field(ge=0)
+
+
+class Reference(_Frozen):
+    """What good parts looked like when the model was fitted; drift is measured against it."""
+
+    scores: Spread = Field(description="image scores of good parts the model did not train on")
+    brightness: Spread = Field(description="mean grey level of the training frames, 0-255")
+    contrast: Spread = Field(description="standard deviation of their grey levels")
+    sharpness: Spread = Field(description="variance of their Laplacian, at most 256 px wide")
+
+
 class Manifest(_Frozen):
     schema_version: int
     model: ModelInfo
@@ -164,6 +178,7 @@ class Manifest(_Frozen):
     dataset: dict = Field(default_factory=dict)
     metrics: dict = Field(default_factory=dict)
     selftest: SelfTest | None = None
+    reference: Reference | None = Field(default=None, description="for drift monitoring")
     files: dict[str, str] = Field(description="file name -> SHA-256 hex of every other file")
 
     @model_validator(mode="after")

@@ -84,7 +84,9 @@ def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = pr
         metrics = evaluate.metrics(results, cal.stages.thresholds)
         metrics["int8_vs_float"] = agreement.on_test(results, float_model, cal.stages)
     st, st_files = selftest_images([p.frames[i] for i in cal.val_idx], results, cal.stages, model)
-    manifest = _manifest(p, opts, model, count_macs(net), cal.stages, calibration, metrics, st)
+    manifest = _manifest(
+        p, opts, model, count_macs(net), cal.stages, calibration, metrics, st, cal.good_scores
+    )
     files = {"model.tflite": tflite, **st_files}
     return write_bundle(out, manifest, files, key, opts, metrics, results, say)
 
@@ -127,6 +129,7 @@ class Calibrated:
     stages: Stages
     calibration: dict
     val_idx: np.ndarray
+    good_scores: np.ndarray  # of the validation images, for the drift reference
 
 
 def calibrated(
@@ -185,7 +188,7 @@ def calibrated(
         agree = agreement.compare(float_model, stages, good, bad)
         say(f"int8 vs float on validation: {agreement.summary_line(agree)}")
         calibration["int8_vs_float"] = agree
-    return Calibrated(stages, calibration, val_idx)
+    return Calibrated(stages, calibration, val_idx, val_scores)
 
 
 def _manifest(
@@ -197,6 +200,7 @@ def _manifest(
     calibration: dict,
     metrics: dict,
     selftest: SelfTest,
+    good_scores: np.ndarray,
 ) -> Manifest:
     """The bundle's manifest, made once, when everything in it is known."""
     return Manifest(
@@ -204,5 +208,5 @@ def _manifest(
         model=model_info(p, opts, f"{opts.model}: {training_recipe(opts).description}", macs),
         input=model.input,
         output=model.output,
-        **manifest_fields(p, stages, calibration, metrics, selftest),
+        **manifest_fields(p, stages, calibration, metrics, selftest, good_scores),
     )

@@ -123,7 +123,9 @@ def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = pr
         metrics = evaluate.metrics(results, thresholds)
         say(_predicted_vs_counted(rates, results))
     st, st_files = selftest_images([p.frames[i] for i in p.val_idx], results, stages, model)
-    manifest = _manifest(p, opts, net, cut, model, stages, calibration, metrics, st)
+    manifest = _manifest(
+        p, opts, net, cut, model, stages, calibration, metrics, st, cal.good_scores
+    )
     head_files = {manifest.features.head.file: _npz(model)}
     if cal.network is not None:
         head_files[manifest.features.head.network] = cal.network
@@ -139,6 +141,7 @@ class Calibrated:
     thresholds: Thresholds
     rule: dict
     scores_from: str
+    good_scores: np.ndarray  # cross-validated (Gaussian) or validation (autoencoder) scores
 
 
 def calibrated(p, opts, net, val: Validation, picked: HeadChoice, defects, say) -> Calibrated:
@@ -170,7 +173,7 @@ def calibrated(p, opts, net, val: Validation, picked: HeadChoice, defects, say) 
     good_scores = calibrate.image_scores(maps, post)
     defect_scores = _defect_scores(defects, p, model, choice.spec, post)
     thresholds, rule = calibrate.image_thresholds(good_scores, opts.targets, defect_scores)
-    return Calibrated(model, network, post, thresholds, rule, scores_from)
+    return Calibrated(model, network, post, thresholds, rule, scores_from, good_scores)
 
 
 def cross_validated_maps(val: Validation, xs: np.ndarray, spec, seed: int) -> np.ndarray:
@@ -237,7 +240,7 @@ def _head_spec(model: FeatureModel, net: Backbone) -> tuple[Head, str]:
     return spec, AUTOENCODER.format(dims=feature_ae.BOTTLENECK)
 
 
-def _manifest(p, opts, net, cut, model, stages, calibration, metrics, st) -> Manifest:
+def _manifest(p, opts, net, cut, model, stages, calibration, metrics, st, good_scores) -> Manifest:
     head, architecture = _head_spec(model, net)
     return Manifest(
         schema_version=SCHEMA_VERSION,
@@ -253,5 +256,5 @@ def _manifest(p, opts, net, cut, model, stages, calibration, metrics, st) -> Man
             ),
             head=head,
         ),
-        **manifest_fields(p, stages, calibration, metrics, st),
+        **manifest_fields(p, stages, calibration, metrics, st, good_scores),
     )

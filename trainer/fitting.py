@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from lineside.daemon import selftest
+from lineside.daemon.core import image_health
 from lineside.daemon.core.pipeline import inspect_frame
 from lineside.daemon.core.preprocess import preprocess
 from lineside.deploy import bundle as bundles
@@ -130,12 +131,31 @@ def model_info(p: Prepared, opts: FitOptions, architecture: str, macs: int | Non
     )
 
 
+def reference(frames: list[np.ndarray], good_scores: np.ndarray) -> dict:
+    """The manifest's `reference`: scores of good parts the model did not train on, and the image
+    health of every good frame, for the box's drift monitor."""
+    health = [image_health.measure(f) for f in frames]
+    spread = {
+        name: {"mean": float(np.mean(v)), "std": float(np.std(v))}
+        for name, v in ((m, [h[m] for h in health]) for m in image_health.MEASURES)
+    }
+    scores = np.asarray(good_scores, np.float64)
+    return {"scores": {"mean": float(scores.mean()), "std": float(scores.std())}, **spread}
+
+
 def manifest_fields(
-    p: Prepared, stages: Stages, calibration: dict, metrics: dict, self_test: SelfTest
+    p: Prepared,
+    stages: Stages,
+    calibration: dict,
+    metrics: dict,
+    self_test: SelfTest,
+    good_scores: np.ndarray,
 ) -> dict:
     """The manifest's sections every fit fills the same way: the chosen stages, calibration,
-    dataset, metrics and self-test (files are listed when the bundle is packed)."""
+    dataset, metrics, self-test and drift reference (files are listed when the bundle is
+    packed)."""
     return {
+        "reference": reference(p.frames, good_scores),
         "frame": stages.frame,
         "preprocess": stages.preprocess,
         "anomaly_map": stages.anomaly_map,

@@ -245,8 +245,11 @@ def write_video(
     fps: float = 10.0,
     defect_every: int = 4,
     size: int = 256,
+    dim_to: float = 1.0,
 ) -> list[str]:
-    """An MJPEG .avi of parts passing the camera: every `defect_every`-th part is defective.
+    """An MJPEG .avi of parts passing the camera: every `defect_every`-th part is defective
+    (0: none). `dim_to` < 1 darkens the scene linearly to that share of its brightness by the
+    last frame, as an ageing lamp does.
 
     Returns the kind of part in each frame, for checking what a daemon reported.
     """
@@ -261,6 +264,9 @@ def write_video(
             defective = defect_every and i % defect_every == defect_every - 1
             kind = DEFECTS[(i // defect_every) % len(DEFECTS)] if defective else "good"
             image, _ = make_image(seed, "video", kind, i, size)
+            if dim_to != 1.0:
+                gain = 1.0 - (1.0 - dim_to) * i / max(1, frames - 1)
+                image = cv2.convertScaleAbs(image, alpha=gain)
             writer.write(image)
             kinds.append(kind)
     finally:

@@ -49,6 +49,7 @@ VALUES: tuple[Value, ...] = (
     Value("Model/ModelName", "string", "the model that inspects"),
     Value("Model/ModelVersion", "string", "its version"),
     Value("Model/ModelHash", "string", "the SHA-256 of its bundle"),
+    Value("Drift/DriftAlarm", "bool", "the line has drifted from the bundle's reference"),
     Value("Healthy", "bool", "camera delivering frames the model takes, broker connected"),
 )
 BY_PATH = {v.path: v for v in VALUES}
@@ -104,6 +105,7 @@ class Tally:
                 "Model/ModelName": health["model"]["name"],
                 "Model/ModelVersion": health["model"]["version"],
                 "Model/ModelHash": health["model"]["sha256"],
+                "Drift/DriftAlarm": bool(health["drift_alarm"]),
                 "Healthy": health["camera"] == "ok" and bool(health["mqtt_connected"]),
             }
         )

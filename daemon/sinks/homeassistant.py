@@ -73,6 +73,16 @@ ENTITIES: tuple[tuple[str, str, str, str, dict], ...] = (
         },
     ),
     ("sensor", "camera", "Camera", "stats", {"value_template": _stats("camera")}),
+    (
+        "binary_sensor",
+        "drift",
+        "Drift",
+        "alarm",
+        {
+            "device_class": "problem",
+            "value_template": "{{ 'ON' if value_json.active else 'OFF' }}",
+        },
+    ),
     ("image", "heatmap", "Heatmap", "heatmap", {"content_type": "image/jpeg"}),
 )
 

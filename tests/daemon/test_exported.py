@@ -19,6 +19,7 @@ def _health(camera="ok", connected=True) -> dict:
         "dropped_frames": 3,
         "outbox_depth": 0,
         "mqtt_connected": connected,
+        "drift_alarm": False,
         "model": {"name": "flange", "version": "v2", "sha256": "ab" * 32},
     }
 

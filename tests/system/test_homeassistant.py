@@ -24,6 +24,7 @@ ENTITIES = {
     ("sensor", "fail_count"),
     ("sensor", "fps"),
     ("sensor", "camera"),
+    ("binary_sensor", "drift"),
     ("image", "heatmap"),
 }
 

@@ -35,6 +35,7 @@ VARIABLES = {
     "Model/ModelName": ua.VariantType.String,
     "Model/ModelVersion": ua.VariantType.String,
     "Model/ModelHash": ua.VariantType.String,
+    "Drift/DriftAlarm": ua.VariantType.Boolean,
     "Healthy": ua.VariantType.Boolean,
 }
 

@@ -34,6 +34,7 @@ METRICS = {
     "Model/ModelName": "String",
     "Model/ModelVersion": "String",
     "Model/ModelHash": "String",
+    "Drift/DriftAlarm": "Boolean",
     "Healthy": "Boolean",
 }
 # Tahu DataType numbers, and the value field each is carried in.
