@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from lineside.deploy.contract import COMMANDS, MAX_ID_CHARS
+from lineside.deploy.contract import COMMANDS, LABELS, MAX_ID_CHARS
 
 MAX_COMMAND_BYTES = 64 * 1024  # bundles (cmd/model) are checked by their own size limit
 SIGNATURE_FIELDS = {"command", "station", "issued_at", "key_id", "signature"}
+LABEL_FIELDS = {"seq", "label", "by"}
+MAX_BY_CHARS = 64
 
 
 class CommandError(ValueError):
@@ -64,7 +66,8 @@ def parse(name: str, payload: bytes) -> Command:
         raise CommandError(f"payload of {len(payload)} bytes is over {MAX_COMMAND_BYTES}")
     doc = _json_object(payload)
     request_id = _request_id(doc)
-    allowed = {"id", "part_id"} | (SIGNATURE_FIELDS if name == "rollback" else set())
+    extra = {"rollback": SIGNATURE_FIELDS, "label": LABEL_FIELDS}.get(name, set())
+    allowed = {"id", "part_id"} | extra
     unknown = set(doc) - allowed
     if unknown:
         listed = ", ".join(sorted(map(str, unknown)))[:200]
@@ -72,6 +75,24 @@ def parse(name: str, payload: bytes) -> Command:
     part_id = doc.get("part_id")
     if part_id is not None and (not isinstance(part_id, str) or len(part_id) > 256):
         raise CommandError("'part_id' must be a string of at most 256 characters", request_id)
-    if part_id is not None and name != "trigger":
-        raise CommandError(f"'part_id' is only for trigger, not {name}", request_id)
+    if part_id is not None and name not in ("trigger", "label"):
+        raise CommandError(f"'part_id' is only for trigger and label, not {name}", request_id)
+    if name == "label":
+        _check_label(doc, request_id)
     return Command(name, request_id, part_id=part_id, doc=doc)
+
+
+def _check_label(doc: dict, request_id: str | None) -> None:
+    """`{"seq": 1234 | "part_id": "...", "label": "good" | "defective", "by": "..."}`"""
+    seq = doc.get("seq")
+    if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool) or seq < 0):
+        raise CommandError("'seq' must be a non-negative integer", request_id)
+    if seq is None and doc.get("part_id") is None:
+        raise CommandError("label needs 'seq' or 'part_id' of a kept part", request_id)
+    if doc.get("label") not in LABELS:
+        raise CommandError(f"'label' must be one of: {', '.join(LABELS)}", request_id)
+    by = doc.get("by")
+    if by is not None and (not isinstance(by, str) or len(by) > MAX_BY_CHARS):
+        raise CommandError(
+            f"'by' must be a string of at most {MAX_BY_CHARS} characters", request_id
+        )

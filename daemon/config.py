@@ -142,6 +142,20 @@ class Drift(_Frozen):
     clear_after: int = Field(default=50, ge=1, description="parts inside before it clears")
 
 
+class Review(_Frozen):
+    """The review queue: parts kept on the box for a person to label (docs/review.md)."""
+
+    enabled: bool = True
+    path: Path | None = Field(
+        default=None, description="unset: a `review` folder beside the outbox"
+    )
+    max_items: int = Field(default=1000, ge=1)
+    max_bytes: int = Field(default=500_000_000, ge=100_000)
+    max_age_days: float = Field(default=30.0, gt=0)
+    fail_every: int = Field(default=10, ge=0, description="also keep every Nth fail; 0 = none")
+    pass_every: int = Field(default=0, ge=0, description="also keep every Nth pass; 0 = none")
+
+
 class Outbox(_Frozen):
     path: Path = Path("/var/lib/lineside/outbox.db")
     max_rows: int = Field(default=100_000, ge=10)
@@ -202,6 +216,7 @@ class Config(_Frozen):
     heatmap: Heatmap = Heatmap()
     stats: Stats = Stats()
     drift: Drift = Drift()
+    review: Review = Review()
     outbox: Outbox = Outbox()
     sparkplug: Sparkplug | None = None
     homeassistant: HomeAssistant | None = None

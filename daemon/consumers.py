@@ -18,6 +18,7 @@ from lineside.daemon.sinks.drift import DriftSink
 from lineside.daemon.sinks.exported import Health
 from lineside.daemon.sinks.homeassistant import Discovery
 from lineside.daemon.sinks.mqtt_topics import TopicsSink
+from lineside.daemon.sinks.review import ReviewSink, ReviewStore, folder_of
 
 EXTRAS = {"sparkplug": "protobuf", "opcua": "asyncua"}
 
@@ -38,10 +39,25 @@ def drift(cfg: Config, conn: Connection) -> DriftSink | None:
     return DriftSink(cfg.drift, conn.link) if cfg.drift.enabled else None
 
 
-def build(cfg: Config, conn: Connection, health: Health, monitor: DriftSink | None) -> list[Sink]:
+def review(cfg: Config) -> ReviewStore | None:
+    """The review queue, which the station also answers `cmd/label` from."""
+    if not cfg.review.enabled:
+        return None
+    return ReviewStore(cfg.review, folder_of(cfg.review.path, cfg.outbox.path))
+
+
+def build(
+    cfg: Config,
+    conn: Connection,
+    health: Health,
+    monitor: DriftSink | None,
+    store: ReviewStore | None,
+) -> list[Sink]:
     sinks: list[Sink] = [TopicsSink(conn.link, conn.writer, cfg.heatmap, cfg.mqtt.qos)]
     if monitor is not None:
         sinks.append(Queued(monitor, "drift"))
+    if store is not None:
+        sinks.append(Queued(ReviewSink(store), "review"))
     sinks.append(
         Discovery(
             cfg.homeassistant,

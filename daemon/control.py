@@ -64,10 +64,12 @@ class Control:
         on_reload: Callable[[], None],
         reply: Reply,
         seen: OrderedDict[str, None],
+        on_label: Callable[[commands.Command], None],
     ) -> None:
         self.station, self.inbox, self.turn, self.swap = station, inbox, turn, swap
         self.trusted_keys, self.on_reload, self.reply = trusted_keys, on_reload, reply
         self.seen = seen  # shared across reloads, so a reload does not reopen a replay window
+        self.on_label = on_label
         self.errors = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="control", daemon=True)
@@ -106,6 +108,8 @@ class Control:
             self.on_reload()
         elif cmd.name == "model":
             self.swap.submit(Job("model", "mqtt", None, cmd.body))
+        elif cmd.name == "label":
+            self.on_label(cmd)
         else:
             self._rollback(cmd)
 

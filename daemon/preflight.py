@@ -11,6 +11,7 @@ from pathlib import Path
 
 from lineside.daemon.config import Config, ConfigError
 from lineside.daemon.sinks.mqtt import read_password
+from lineside.daemon.sinks.review import folder_of
 from lineside.deploy import signing
 
 
@@ -30,6 +31,8 @@ def check(cfg: Config) -> None:
             raise ConfigError(f"model.trusted_keys: {exc}") from None
     _writable_file("outbox.path", cfg.outbox.path)
     _writable_dir("model.store", cfg.model.store)
+    if cfg.review.enabled:
+        _writable_dir("review.path", folder_of(cfg.review.path, cfg.outbox.path))
     _plant_links(cfg)
 
 

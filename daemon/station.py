@@ -23,7 +23,9 @@ from lineside.daemon.core.preprocess import FrameError
 from lineside.daemon.model_watch import FolderWatch
 from lineside.daemon.sinks import Result, Sink
 from lineside.daemon.sinks.mqtt_topics import json_bytes, model_info
+from lineside.daemon.sinks.review import NotInStore
 from lineside.daemon.swap import Job, ModelSwap
+from lineside.deploy.contract import PAYLOAD_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +57,11 @@ class Station:
             signals.remote_reload,
             conn.reply,
             seen,
+            self.label,
         )
         self.drift = consumers.drift(cfg, conn)
-        self.sinks: list[Sink] = consumers.build(cfg, conn, self.health, self.drift)
+        self.review = consumers.review(cfg)
+        self.sinks: list[Sink] = consumers.build(cfg, conn, self.health, self.drift, self.review)
         self.watch = self._folder_watch(store) if Path(cfg.model.path).is_dir() else None
 
     def _take_triggers(self, replaced: Station) -> None:
@@ -153,6 +157,32 @@ class Station:
             )
         return "inspected"
 
+    def label(self, cmd) -> None:
+        """`cmd/label`: record the decision on a kept part and publish it on `label`."""
+        if self.review is None:
+            self.conn.reply("label", cmd.id, ok=False, error="the review queue is turned off")
+            return
+        try:
+            seq = self.review.find(cmd.doc.get("seq"), cmd.part_id)
+            doc = self.review.label(seq, cmd.doc["label"], cmd.doc.get("by"))
+        except (NotInStore, OSError) as exc:
+            self.conn.reply("label", cmd.id, ok=False, error=str(exc))
+            return
+        message = {
+            "v": PAYLOAD_VERSION,
+            "station": self.cfg.station,
+            "seq": seq,
+            "part_id": doc.get("part_id"),
+            "label": doc["label"],
+            "by": doc["by"],
+            "labelled_at": doc["at"],
+            "verdict": doc["verdict"],
+            "score": doc["score"],
+        }
+        link = self.conn.link
+        self.conn.writer.put([(link.topic("label"), json_bytes(message), self.cfg.mqtt.qos, False)])
+        self.conn.reply("label", cmd.id, ok=True, seq=seq, label=doc["label"])
+
     def _refused(self, reason: str, req: triggers.Request) -> None:
         """A camera that sends frames the model cannot take (resolution or channels changed):
         counted, reported as a camera fault in `stats`, logged when it starts and now and then."""
@@ -197,6 +227,7 @@ class Station:
             "camera_fault": c.frame_fault,
             "verdicts": dict(c.verdicts),
             "drift": self.drift.state() if self.drift else {"alarm": False, "monitored": False},
+            "review": self._review_stats(),
             "commands_dropped": conn.inbox.dropped,
             "retained_commands_ignored": conn.link.ignored_retained,
             "thread_errors": conn.link.sender_errors + self.control.errors + cam.errors,
@@ -204,6 +235,18 @@ class Station:
             "model": {"name": m.name, "version": m.version},
         }
         return stats.snapshot(c, cam.captured, extra)
+
+    def _review_stats(self) -> dict:
+        if self.review is None:
+            return {"enabled": False}
+        items, size = self.review.size()
+        return {
+            "enabled": True,
+            "items": items,
+            "bytes": size,
+            "removed": self.review.removed,
+            "failed": self.review.failed,
+        }
 
     def publish_stats(self, notifier) -> None:
         doc = self.stats()

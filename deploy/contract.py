@@ -15,10 +15,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from lineside.deploy import signing
 
 PAYLOAD_VERSION = 1
-COMMANDS = ("trigger", "reload", "model", "rollback")
+COMMANDS = ("trigger", "reload", "model", "rollback", "label")
 # What a station publishes, and under which name.
-STATE_TOPICS = ("status", "model", "score", "verdict", "heatmap")
-EVENT_TOPICS = ("inspection", "stats")
+STATE_TOPICS = ("status", "model", "score", "verdict", "heatmap", "alarm")
+EVENT_TOPICS = ("inspection", "stats", "label")
+LABELS = ("good", "defective")
 REPLY = "cmd/reply"
 MAX_ID_CHARS = 128
 # A signed command is good for this long after it was issued (clocks on a plant network agree

@@ -1,0 +1,187 @@
+"""The review queue on the box: parts kept with their frame, heatmap and inspection, for a person
+(or a line system, over `cmd/label`) to confirm as good or defective.
+
+Every `review` part is kept, and every Nth `fail` and `pass` as configured. An item is a folder
+named after the inspection's seq, written under a temporary name and renamed, so a power cut
+leaves whole items or none. The store is bounded by count, bytes and age; the oldest go first and
+each removal is counted. It is read back from disk at start, labels included.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from lineside.daemon import worth_logging
+from lineside.daemon.config import Review
+from lineside.daemon.core import heatmap
+from lineside.daemon.sinks import Result
+from lineside.daemon.sinks.mqtt_topics import inspection_doc
+from lineside.deploy.contract import LABELS
+
+log = logging.getLogger(__name__)
+
+FRAME, HEATMAP, INSPECTION, LABEL = "frame.jpg", "heatmap.jpg", "inspection.json", "label.json"
+FRAME_QUALITY = 95
+
+
+class NotInStore(LookupError):
+    """No kept part has that seq or part id (never kept, or removed by the limits)."""
+
+
+@dataclass
+class Item:
+    seq: int
+    part_id: str | None
+    created: float
+    size: int
+
+
+def folder_of(path: Path | None, outbox: Path) -> Path:
+    """The configured folder, or `review` beside the outbox."""
+    return Path(path) if path is not None else Path(outbox).parent / "review"
+
+
+class ReviewStore:
+    def __init__(self, cfg: Review, root: Path) -> None:
+        self.cfg, self.root = cfg, Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._items: OrderedDict[int, Item] = OrderedDict()
+        self.removed = 0
+        self.failed = 0
+        self._seen = {"pass": 0, "fail": 0}
+        self._scan()
+
+    def _scan(self) -> None:
+        """Items left by an earlier run, oldest first; unfinished ones are removed."""
+        for tmp in self.root.glob(".tmp-*"):
+            shutil.rmtree(tmp, ignore_errors=True)
+        found = []
+        for d in self.root.iterdir():
+            if not (d.is_dir() and d.name.isdigit() and (d / INSPECTION).is_file()):
+                continue
+            doc = json.loads((d / INSPECTION).read_text())
+            size = sum(f.stat().st_size for f in d.iterdir())
+            found.append(
+                Item(int(d.name), doc.get("part_id"), (d / INSPECTION).stat().st_mtime, size)
+            )
+        for item in sorted(found, key=lambda i: i.seq):
+            self._items[item.seq] = item
+
+    def wants(self, verdict: str) -> bool:
+        if verdict == "review":
+            return True
+        every = {"fail": self.cfg.fail_every, "pass": self.cfg.pass_every}[verdict]
+        if not every:
+            return False
+        self._seen[verdict] += 1
+        return self._seen[verdict] % every == 0
+
+    def add(self, result: Result) -> None:
+        insp, frame = result.inspection, result.frame
+        threshold = result.bundle.manifest.postprocess.pixel_threshold
+        files = {
+            FRAME: heatmap.encode_jpeg(frame.image, FRAME_QUALITY),
+            HEATMAP: heatmap.encode_jpeg(heatmap.render(frame.image, insp, threshold), 85),
+            INSPECTION: json.dumps(
+                inspection_doc(
+                    insp, result.seq, frame, result.part_id, result.bundle, result.station
+                )
+            ).encode(),
+        }
+        final = self.root / f"{result.seq:012d}"
+        tmp = self.root / f".tmp-{result.seq}"
+        tmp.mkdir(exist_ok=True)
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+        shutil.rmtree(final, ignore_errors=True)  # a seq seen again after a restored outbox
+        tmp.rename(final)
+        item = Item(result.seq, result.part_id, time.time(), sum(map(len, files.values())))
+        with self._lock:
+            self._items[result.seq] = item
+            self._enforce()
+
+    def _enforce(self) -> None:
+        """Oldest first, until count, bytes and age are within the limits."""
+        oldest_allowed = time.time() - self.cfg.max_age_days * 86400
+        total = sum(i.size for i in self._items.values())
+        while self._items:
+            seq, item = next(iter(self._items.items()))
+            over = (
+                len(self._items) > self.cfg.max_items
+                or total > self.cfg.max_bytes
+                or item.created < oldest_allowed
+            )
+            if not over:
+                return
+            self._items.pop(seq)
+            total -= item.size
+            shutil.rmtree(self.root / f"{seq:012d}", ignore_errors=True)
+            self.removed += 1
+
+    def find(self, seq: int | None = None, part_id: str | None = None) -> int:
+        with self._lock:
+            if seq is not None and seq in self._items:
+                return seq
+            if part_id is not None:
+                for s in reversed(self._items):
+                    if self._items[s].part_id == part_id:
+                        return s
+        wanted = f"seq {seq}" if seq is not None else f"part_id {part_id!r}"
+        raise NotInStore(f"no kept part with {wanted} (never kept, or removed by the limits)")
+
+    def label(self, seq: int, label: str, by: str | None) -> dict:
+        """Record a person's (or a line system's) decision; returns the inspection with it."""
+        if label not in LABELS:
+            raise ValueError(f"label must be one of {', '.join(LABELS)}")
+        folder = self.root / f"{seq:012d}"
+        doc = {"label": label, "by": by, "at": round(time.time(), 3)}
+        tmp = folder / f".{LABEL}.tmp"
+        tmp.write_text(json.dumps(doc))
+        tmp.replace(folder / LABEL)
+        return {**self.read(seq), **doc}
+
+    def read(self, seq: int) -> dict:
+        folder = self.root / f"{seq:012d}"
+        doc = json.loads((folder / INSPECTION).read_text())
+        if (folder / LABEL).is_file():
+            doc["labelled"] = json.loads((folder / LABEL).read_text())
+        return doc
+
+    def items(self) -> list[int]:
+        with self._lock:
+            return list(self._items)
+
+    def size(self) -> tuple[int, int]:
+        with self._lock:
+            return len(self._items), sum(i.size for i in self._items.values())
+
+
+class ReviewSink:
+    """Keeps the parts the policy wants; behind a queue, so disk writes never stall frames."""
+
+    def __init__(self, store: ReviewStore) -> None:
+        self.store = store
+
+    def start(self) -> None:
+        """The store was read from disk when it was opened."""
+
+    def publish(self, result: Result) -> None:
+        if not self.store.wants(result.inspection.verdict):
+            return
+        try:
+            self.store.add(result)
+        except OSError as exc:
+            self.store.failed += 1
+            if worth_logging(self.store.failed):
+                log.warning("review store: cannot keep part %d (%s)", result.seq, exc)
+
+    def close(self) -> None:
+        """Items are complete on disk as soon as they are added."""

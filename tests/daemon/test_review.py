@@ -1,0 +1,123 @@
+"""The review queue: bounded by count, bytes and age over a long run; kept across restarts with
+its labels; commands to label are checked before anything acts on them."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from lineside.daemon import commands
+from lineside.daemon.config import Review
+from lineside.daemon.core.pipeline import Frame, inspect_frame
+from lineside.daemon.runtime import load_bundle
+from lineside.daemon.sinks import Result
+from lineside.daemon.sinks.review import NotInStore, ReviewSink, ReviewStore
+
+
+@pytest.fixture(scope="module")
+def results(bundle_path, synth_dir):
+    """Real inspections of real frames (good and defective), to keep."""
+    import cv2
+
+    bundle, model = load_bundle(bundle_path, num_threads=2)
+    paths = sorted((synth_dir / "test").rglob("*.png"))[:12]
+    out = []
+    for i, path in enumerate(paths):
+        image = cv2.imread(str(path))
+        insp = inspect_frame(image, bundle.manifest, model.infer, ())
+        out.append(Result(i, Frame(image, time.time(), i), insp, f"part-{i}", bundle, "cell-1"))
+    return out
+
+
+def _with_seq(result: Result, seq: int) -> Result:
+    return Result(seq, result.frame, result.inspection, f"part-{seq}", result.bundle, "cell-1")
+
+
+def _disk(root) -> tuple[int, int]:
+    folders = [d for d in root.iterdir() if d.is_dir() and d.name.isdigit()]
+    size = sum(f.stat().st_size for d in folders for f in d.iterdir())
+    return len(folders), size
+
+
+def test_a_long_run_stays_within_count_and_bytes(tmp_path, results):
+    one = ReviewStore(Review(), tmp_path / "probe")
+    one.add(results[0])
+    item_bytes = one.size()[1]
+    cfg = Review(max_items=40, max_bytes=max(100_000, 25 * item_bytes))
+    store = ReviewStore(cfg, tmp_path / "review")
+    for seq in range(400):
+        store.add(_with_seq(results[seq % len(results)], seq))
+        count, size = _disk(store.root)
+        assert count <= cfg.max_items and size <= cfg.max_bytes, (seq, count, size)
+    assert store.items() == sorted(store.items()) and store.items()[-1] == 399  # newest kept
+    assert store.removed == 400 - len(store.items()) and store.removed > 300
+
+
+def test_items_past_their_age_go_first(tmp_path, results):
+    store = ReviewStore(Review(max_age_days=1), tmp_path / "review")
+    store.add(_with_seq(results[0], 1))
+    old = tmp_path / "review" / f"{1:012d}" / "inspection.json"
+    os.utime(old, (time.time() - 3 * 86400,) * 2)
+    reopened = ReviewStore(Review(max_age_days=1), tmp_path / "review")
+    reopened.add(_with_seq(results[1], 2))
+    assert reopened.items() == [2] and reopened.removed == 1
+
+
+def test_a_restart_keeps_the_queue_and_its_labels(tmp_path, results):
+    store = ReviewStore(Review(), tmp_path / "review")
+    for seq in (5, 6, 7):
+        store.add(_with_seq(results[seq], seq))
+    doc = store.label(store.find(part_id="part-6"), "good", "anna")
+    assert doc["seq"] == 6 and doc["label"] == "good" and doc["by"] == "anna"
+    (tmp_path / "review" / ".tmp-8").mkdir()  # an item cut short by a power failure
+    again = ReviewStore(Review(), tmp_path / "review")
+    assert again.items() == [5, 6, 7]
+    assert again.read(6)["labelled"]["label"] == "good"
+    assert "labelled" not in again.read(5)
+    assert not (tmp_path / "review" / ".tmp-8").exists()
+    with pytest.raises(NotInStore):
+        again.find(seq=99)
+
+
+def test_the_policy_keeps_reviews_and_samples_fails_and_passes(tmp_path, results):
+    store = ReviewStore(Review(fail_every=2, pass_every=0), tmp_path / "review")
+    sink = ReviewSink(store)
+    kept = {"pass": 0, "fail": 0, "review": 0}
+    for seq in range(60):
+        r = _with_seq(results[seq % len(results)], seq)
+        before = len(store.items())
+        sink.publish(r)
+        kept[r.inspection.verdict] += len(store.items()) - before
+    verdicts = [results[s % len(results)].inspection.verdict for s in range(60)]
+    assert kept["pass"] == 0
+    assert kept["review"] == verdicts.count("review")
+    assert kept["fail"] == verdicts.count("fail") // 2
+    frame = store.root / f"{store.items()[0]:012d}"
+    assert {p.name for p in frame.iterdir()} == {"frame.jpg", "heatmap.jpg", "inspection.json"}
+    assert json.loads((frame / "inspection.json").read_text())["verdict"] in ("review", "fail")
+
+
+BAD_LABELS = {
+    "no seq or part": ({"label": "good"}, "needs 'seq' or 'part_id'"),
+    "bad label": ({"seq": 3, "label": "fine"}, "'label' must be one of: good, defective"),
+    "negative seq": ({"seq": -1, "label": "good"}, "'seq' must be"),
+    "bool seq": ({"seq": True, "label": "good"}, "'seq' must be"),
+    "long by": ({"seq": 1, "label": "good", "by": "x" * 65}, "'by' must be"),
+    "unknown field": ({"seq": 1, "label": "good", "note": "x"}, "unknown field(s): note"),
+}
+
+
+@pytest.mark.parametrize("doc,message", BAD_LABELS.values(), ids=BAD_LABELS.keys())
+def test_label_commands_are_checked(doc, message):
+    with pytest.raises(
+        commands.CommandError, match=message.replace("(", r"\(").replace(")", r"\)")
+    ):
+        commands.parse("label", json.dumps(doc).encode())
+
+
+def test_a_good_label_command_parses():
+    cmd = commands.parse("label", b'{"id": "r1", "part_id": "A-17", "label": "defective"}')
+    assert cmd.id == "r1" and cmd.part_id == "A-17" and cmd.doc["label"] == "defective"
