@@ -78,11 +78,17 @@ def _parser() -> argparse.ArgumentParser:
     f = sub.add_parser(
         "fit",
         help="train, export int8, calibrate and write a bundle",
-        description="Train the autoencoder on the good images of DATA (MVTec AD layout or a plain "
-        "folder), export int8 TFLite, calibrate thresholds on held-out good images with the int8 "
-        "model, evaluate on DATA/test when present, and write the bundle.",
+        description="Fit the model on the good images of one or more DATA folders (MVTec AD "
+        "layout or plain folders), export int8 TFLite, calibrate thresholds on held-out good "
+        "images with the int8 model, evaluate on each DATA/test present, and write the bundle.",
     )
-    f.add_argument("data", type=Path)
+    f.add_argument(
+        "data",
+        type=Path,
+        nargs="+",
+        help="one or more dataset folders (MVTec AD layout or plain folders of good images), "
+        "e.g. the original set and the parts pulled from the line (lineside-deploy pull)",
+    )
     f.add_argument("--out", type=Path, required=True, help="bundle file to write (.lsb)")
     f.add_argument(
         "--model",

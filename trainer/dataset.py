@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,12 +33,25 @@ class Dataset:
     root: Path
     train: tuple[Path, ...]
     test: tuple[Sample, ...]
+    # (folder, good training images, test images) per folder the dataset was read from
+    sources: tuple[tuple[str, int, int], ...] = ()
 
     def summary(self) -> dict:
         labels: dict[str, int] = {}
         for s in self.test:
             labels[s.label] = labels.get(s.label, 0) + 1
-        return {"name": self.root.name, "train_good": len(self.train), "test": labels}
+        sources = self.sources or ((str(self.root), len(self.train), len(self.test)),)
+        return {
+            "name": self.root.name,
+            "train_good": len(self.train),
+            "test": labels,
+            "sources": [{"folder": f, "train_good": n, "test": t} for f, n, t in sources],
+        }
+
+    def describe(self) -> str:
+        """'152 good images from flange (150) + line-cell-1 (2)'."""
+        parts = [f"{Path(f).name} ({n})" for f, n, _ in self.sources] or [self.root.name]
+        return f"{len(self.train)} good images from {' + '.join(parts)}"
 
 
 def _images(folder: Path) -> list[Path]:
@@ -66,6 +80,19 @@ def load(root: Path) -> Dataset:
                 mask = root / "ground_truth" / kind.name / f"{path.stem}_mask.png"
                 test.append(Sample(path, kind.name, mask if mask.is_file() else None))
     return Dataset(root, tuple(train), tuple(test))
+
+
+def load_all(roots: Path | Sequence[Path]) -> Dataset:
+    """One dataset from several folders (the original set plus the line's own parts, say): their
+    good training images together, and the test images of those that have a test/ folder."""
+    roots = [Path(roots)] if isinstance(roots, str | Path) else [Path(r) for r in roots]
+    if not roots:
+        raise DatasetError("no dataset folder given")
+    parts = [load(r) for r in roots]
+    sources = tuple((str(d.root), len(d.train), len(d.test)) for d in parts)
+    train = tuple(p for d in parts for p in d.train)
+    test = tuple(s for d in parts for s in d.test)
+    return Dataset(parts[0].root, train, test, sources)
 
 
 def read_frames(paths: list[Path] | tuple[Path, ...]) -> list[np.ndarray]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +51,9 @@ def candidates(opts: FitOptions) -> calibrate.Candidates:
     return calibrate.Candidates(kinds, scores)
 
 
-def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = print) -> FitResult:
+def fit(
+    data: Path | Sequence[Path], out: Path, opts: FitOptions, say: Callable[[str], None] = print
+) -> FitResult:
     """Fit the model family `opts.model` names on DATA's good images and write the bundle."""
     if opts.model == FEATURES:
         return fit_features.fit(data, out, opts, say)
@@ -61,7 +63,7 @@ def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = pr
         dataset.load(opts.val_defects)  # likewise: a wrong folder is an error now, not in an hour
     p = prepare(data, opts)
     say(
-        f"{len(p.frames)} good images from {data}: {len(p.train_idx)} train, "
+        f"{p.ds.describe()}: {len(p.train_idx)} train, "
         f"{len(p.val_idx)} validation (seed {opts.seed})"
     )
     net, history = train_network(p, opts, say)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,13 +71,15 @@ AUTOENCODER = (
 )
 
 
-def fit(data: Path, out: Path, opts: FitOptions, say: Callable[[str], None] = print) -> FitResult:
+def fit(
+    data: Path | Sequence[Path], out: Path, opts: FitOptions, say: Callable[[str], None] = print
+) -> FitResult:
     started = time.monotonic()
     key = signing.load_private(opts.sign_key) if opts.sign_key else None  # fail before work
     defects = dataset.load(opts.val_defects) if opts.val_defects else None
     p = prepare(data, opts)
     say(
-        f"{len(p.frames)} good images from {data}: {len(p.train_idx)} to choose the map on, "
+        f"{p.ds.describe()}: {len(p.train_idx)} to choose the map on, "
         f"{len(p.val_idx)} validation (seed {opts.seed}); thresholds from {FOLDS}-fold "
         "cross-validation over all of them"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -59,8 +59,8 @@ class Prepared:
     val_idx: np.ndarray
 
 
-def prepare(data: Path, opts: FitOptions) -> Prepared:
-    ds = dataset.load(data)
+def prepare(data: Path | Sequence[Path], opts: FitOptions) -> Prepared:
+    ds = dataset.load_all(data)
     frames = dataset.read_frames(ds.train)
     pre = Preprocess(
         color=opts.color,

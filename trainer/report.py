@@ -81,12 +81,19 @@ def render(manifest: Manifest, metrics: dict, results: list[Result]) -> str:
     return "\n".join(parts)
 
 
+def _sources(summary: dict) -> str:
+    """Where the good training images came from: '150 from flange, 12 from line-cell-1'."""
+    sources = summary.get("sources") or []
+    return ", ".join(f"{s['train_good']} from {s['folder']}" for s in sources) or "-"
+
+
 def _head(mf: Manifest) -> str:
     a, post, t = mf.anomaly_map, mf.postprocess, mf.thresholds
     rows = [
         ("model", f"{mf.model.name} {mf.model.version}"),
         ("architecture", mf.model.architecture),
-        ("dataset", json.dumps(mf.dataset)),
+        ("dataset", json.dumps({k: v for k, v in mf.dataset.items() if k != "sources"})),
+        ("images from", _sources(mf.dataset)),
         ("input", f"{mf.preprocess.size[0]}x{mf.preprocess.size[1]} {mf.preprocess.color}"),
         ("anomaly map", f"{a.kind}, smoothing sigma {a.smooth_sigma:g}"),
         ("score", post.score),

@@ -69,3 +69,23 @@ def test_real_magnetic_tile_is_gray_with_varying_sizes():
     frames = dataset.read_frames(ds.train[::50])
     spec = dataset.frame_spec(frames)
     assert spec.channels == 1 and spec.height is None
+
+
+def test_several_folders_make_one_training_set_and_say_where_each_image_came_from(tmp_path):
+    original = tmp_path / "flange"
+    line = tmp_path / "line-cell-1"
+    for folder, n in ((original / "train" / "good", 3), (line / "train" / "good", 2)):
+        folder.mkdir(parents=True)
+        for i in range(n):
+            cv2.imwrite(str(folder / f"{i}.png"), np.full((8, 8), i, np.uint8))
+    (original / "test" / "good").mkdir(parents=True)
+    cv2.imwrite(str(original / "test" / "good" / "t.png"), np.zeros((8, 8), np.uint8))
+    ds = dataset.load_all([original, line])
+    assert len(ds.train) == 5 and len(ds.test) == 1
+    assert ds.summary()["sources"] == [
+        {"folder": str(original), "train_good": 3, "test": 1},
+        {"folder": str(line), "train_good": 2, "test": 0},
+    ]
+    assert ds.describe() == "5 good images from flange (3) + line-cell-1 (2)"
+    with pytest.raises(dataset.DatasetError):
+        dataset.load_all([original, tmp_path / "missing"])
