@@ -65,11 +65,12 @@ class Control:
         reply: Reply,
         seen: OrderedDict[str, None],
         on_label: Callable[[commands.Command], None],
+        on_export: Callable[[commands.Command], None],
     ) -> None:
         self.station, self.inbox, self.turn, self.swap = station, inbox, turn, swap
         self.trusted_keys, self.on_reload, self.reply = trusted_keys, on_reload, reply
         self.seen = seen  # shared across reloads, so a reload does not reopen a replay window
-        self.on_label = on_label
+        self.on_label, self.on_export = on_label, on_export
         self.errors = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="control", daemon=True)
@@ -110,6 +111,8 @@ class Control:
             self.swap.submit(Job("model", "mqtt", None, cmd.body))
         elif cmd.name == "label":
             self.on_label(cmd)
+        elif cmd.name == "export":
+            self.on_export(cmd)
         else:
             self._rollback(cmd)
 

@@ -29,6 +29,9 @@ from lineside.deploy.contract import PAYLOAD_VERSION
 
 log = logging.getLogger(__name__)
 
+# An export travels as one MQTT message: keep it well under the brokers' usual size limits.
+EXPORT_MAX_BYTES = 48 * 1024 * 1024
+
 
 class Station:
     def __init__(
@@ -58,6 +61,7 @@ class Station:
             conn.reply,
             seen,
             self.label,
+            self.export,
         )
         self.drift = consumers.drift(cfg, conn)
         self.review = consumers.review(cfg)
@@ -182,6 +186,15 @@ class Station:
         link = self.conn.link
         self.conn.writer.put([(link.topic("label"), json_bytes(message), self.cfg.mqtt.qos, False)])
         self.conn.reply("label", cmd.id, ok=True, seq=seq, label=doc["label"])
+
+    def export(self, cmd) -> None:
+        """`cmd/export`: the labelled parts as a dataset zip on `export` (lineside-deploy pull)."""
+        if self.review is None:
+            self.conn.reply("export", cmd.id, ok=False, error="the review queue is turned off")
+            return
+        data, summary = self.review.export(self.cfg.station, EXPORT_MAX_BYTES)
+        self.conn.link.publish_now("export", data, 1)
+        self.conn.reply("export", cmd.id, ok=True, **summary)
 
     def _refused(self, reason: str, req: triggers.Request) -> None:
         """A camera that sends frames the model cannot take (resolution or channels changed):

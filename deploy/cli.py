@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from lineside.deploy import bundle as bundles
-from lineside.deploy import push, signing
+from lineside.deploy import pull, push, signing
 from lineside.deploy.bundle import BundleError
 
 EXIT_USAGE = 2
@@ -70,6 +70,20 @@ def _parser() -> argparse.ArgumentParser:
         p.set_defaults(
             func={"push": cmd_push, "rollback": cmd_rollback, "status": cmd_status}[name]
         )
+    pl = sub.add_parser(
+        "pull",
+        help="fetch the parts a station's operators labelled, as a dataset folder",
+        description="Fetch the labelled parts of one station's review queue: good parts to "
+        "OUT/train/good, confirmed defects to OUT/defective; then "
+        "`lineside-train fit ORIGINAL OUT --val-defects OUT/defective --out new.lsb`.",
+    )
+    pl.add_argument("--station", required=True)
+    pl.add_argument("--out", type=Path, required=True, help="dataset folder to write into")
+    pl.add_argument("--broker", type=_broker, required=True, metavar="HOST:PORT")
+    pl.add_argument("--prefix", default="lineside")
+    pl.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (60)")
+    _connection_options(pl)
+    pl.set_defaults(func=cmd_pull)
     return parser
 
 
@@ -209,6 +223,16 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     station = None if args.all else args.station
     key = signing.load_private(args.key) if args.key else None
     return _report(_on_line(args, lambda line: push.rollback(line, station, args.timeout, key)))
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    got = _on_line(args, lambda line: pull.pull(line, args.station, args.out, args.timeout))
+    print(
+        f"{args.station}: {got['good']} good parts to {args.out / 'train' / 'good'}, "
+        f"{got['defective']} defective to {args.out / 'defective'}"
+        + (f" ({got['left_out']} left out: over the size limit)" if got["left_out"] else "")
+    )
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -15,11 +15,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from lineside.deploy import signing
 
 PAYLOAD_VERSION = 1
-COMMANDS = ("trigger", "reload", "model", "rollback", "label")
+COMMANDS = ("trigger", "reload", "model", "rollback", "label", "export")
 # What a station publishes, and under which name.
 STATE_TOPICS = ("status", "model", "score", "verdict", "heatmap", "alarm")
-EVENT_TOPICS = ("inspection", "stats", "label")
+EVENT_TOPICS = ("inspection", "stats", "label", "export")
 LABELS = ("good", "defective")
+# The layout of an export (`cmd/export`, `lineside-deploy pull`): a dataset the trainer reads.
+EXPORT_FOLDERS = {"good": "train/good", "defective": "defective"}
+EXPORT_INDEX = "labels.json"
 REPLY = "cmd/reply"
 MAX_ID_CHARS = 128
 # A signed command is good for this long after it was issued (clocks on a plant network agree

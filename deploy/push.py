@@ -128,7 +128,7 @@ class Line:
                     state.model = json.loads(msg.payload)
                 elif kind == "reply":
                     doc = json.loads(msg.payload)
-                    if doc.get("command") in ("model", "rollback"):
+                    if doc.get("command") in ("model", "rollback", "export"):
                         state.reply = doc
             except (UnicodeDecodeError, json.JSONDecodeError):
                 return

@@ -9,11 +9,14 @@ each removal is counted. It is read back from disk at start, labels included.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import logging
 import shutil
 import threading
 import time
+import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +26,7 @@ from lineside.daemon.config import Review
 from lineside.daemon.core import heatmap
 from lineside.daemon.sinks import Result
 from lineside.daemon.sinks.mqtt_topics import inspection_doc
-from lineside.deploy.contract import LABELS
+from lineside.deploy.contract import EXPORT_FOLDERS, EXPORT_INDEX, LABELS
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +157,47 @@ class ReviewStore:
         if (folder / LABEL).is_file():
             doc["labelled"] = json.loads((folder / LABEL).read_text())
         return doc
+
+    def export(self, station: str, max_bytes: int) -> tuple[bytes, dict]:
+        """The labelled parts as a zip in the trainer's layout (good parts in train/good,
+        confirmed defects in defective/), newest first up to `max_bytes`; and a summary."""
+        index, total, left_out = [], 0, 0
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+            for seq in reversed(self.items()):
+                folder = self.root / f"{seq:012d}"
+                if not (folder / LABEL).is_file():
+                    continue
+                doc = self.read(seq)
+                frame = (folder / FRAME).read_bytes()
+                if total + len(frame) > max_bytes:
+                    left_out += 1
+                    continue
+                label = doc["labelled"]["label"]
+                name = f"{EXPORT_FOLDERS[label]}/{station}-{seq}.jpg"
+                zf.writestr(name, frame)
+                total += len(frame)
+                index.append(
+                    {
+                        "file": name,
+                        "seq": seq,
+                        "part_id": doc.get("part_id"),
+                        "verdict": doc["verdict"],
+                        "score": doc["score"],
+                        "model": doc.get("model"),
+                        **doc["labelled"],
+                    }
+                )
+            zf.writestr(EXPORT_INDEX, json.dumps({"station": station, "parts": index}, indent=1))
+        data = buf.getvalue()
+        counts = {label: sum(1 for i in index if i["label"] == label) for label in LABELS}
+        summary = {
+            **counts,
+            "left_out": left_out,
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+        return data, summary
 
     def items(self) -> list[int]:
         with self._lock:
