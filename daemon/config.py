@@ -156,6 +156,25 @@ class Review(_Frozen):
     pass_every: int = Field(default=0, ge=0, description="also keep every Nth pass; 0 = none")
 
 
+class Ui(_Frozen):
+    """The operator's page served by the daemon (extra `lineside[ui]`, docs/station-page.md)."""
+
+    bind: str = Field(default="127.0.0.1", description="default: this box only")
+    port: int = Field(default=8080, ge=1, le=65535)
+    token_file: Path | None = Field(default=None, description="the login token or password")
+    token_credential: str | None = Field(
+        default=None, description="name of a systemd credential in $CREDENTIALS_DIRECTORY"
+    )
+    trend_minutes: float = Field(default=10.0, gt=0, le=240)
+    refresh_s: float = Field(default=0.5, ge=0.1, description="how often the page is updated")
+
+    @model_validator(mode="after")
+    def _one_token_source(self) -> Ui:
+        if (self.token_file is None) == (self.token_credential is None):
+            raise ValueError("give token_file or token_credential (one of them)")
+        return self
+
+
 class Outbox(_Frozen):
     path: Path = Path("/var/lib/lineside/outbox.db")
     max_rows: int = Field(default=100_000, ge=10)
@@ -217,6 +236,7 @@ class Config(_Frozen):
     stats: Stats = Stats()
     drift: Drift = Drift()
     review: Review = Review()
+    ui: Ui | None = None
     outbox: Outbox = Outbox()
     sparkplug: Sparkplug | None = None
     homeassistant: HomeAssistant | None = None

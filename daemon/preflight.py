@@ -37,7 +37,7 @@ def check(cfg: Config) -> None:
 
 
 # Optional sections and the package each needs (the extra that installs it).
-EXTRAS = {"sparkplug": "google.protobuf", "opcua": "asyncua"}
+EXTRAS = {"sparkplug": "google.protobuf", "opcua": "asyncua", "ui": "starlette"}
 
 
 def _plant_links(cfg: Config) -> None:
@@ -47,11 +47,31 @@ def _plant_links(cfg: Config) -> None:
             raise ConfigError(
                 f"{section}: needs the '{section}' extra: pip install 'lineside[{section}]'"
             )
+    if cfg.ui is not None:
+        read_token(cfg.ui)
     if cfg.opcua is not None:
         _readable("opcua.certificate", cfg.opcua.certificate)
         _readable("opcua.private_key", cfg.opcua.private_key)
         if not Path(cfg.opcua.trusted_clients).is_dir():
             raise ConfigError(f"opcua.trusted_clients: {cfg.opcua.trusted_clients}: not a folder")
+
+
+def read_token(ui) -> str:
+    """The page's login token from its file or systemd credential; at least 12 characters."""
+    if ui.token_file is not None:
+        path, key = Path(ui.token_file), "ui.token_file"
+    else:
+        directory = os.environ.get("CREDENTIALS_DIRECTORY")
+        if not directory:
+            raise ConfigError("ui.token_credential: $CREDENTIALS_DIRECTORY is not set")
+        path, key = Path(directory) / ui.token_credential, "ui.token_credential"
+    try:
+        token = path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{key}: {path}: cannot read ({exc})") from None
+    if len(token) < 12:
+        raise ConfigError(f"{key}: {path}: the token must be at least 12 characters")
+    return token
 
 
 def _readable(key: str, path: Path) -> None:

@@ -12,7 +12,7 @@ import logging
 from collections import OrderedDict
 from pathlib import Path
 
-from lineside.daemon import consumers, stats, triggers, worth_logging
+from lineside.daemon import consumers, preflight, stats, triggers, worth_logging
 from lineside.daemon.bundle_store import BundleStore, Loaded
 from lineside.daemon.camera import Camera
 from lineside.daemon.config import Config
@@ -66,6 +66,7 @@ class Station:
         self.drift = consumers.drift(cfg, conn)
         self.review = consumers.review(cfg)
         self.sinks: list[Sink] = consumers.build(cfg, conn, self.health, self.drift, self.review)
+        self.page = self._page() if cfg.ui is not None else None
         self.watch = self._folder_watch(store) if Path(cfg.model.path).is_dir() else None
 
     def _take_triggers(self, replaced: Station) -> None:
@@ -86,13 +87,21 @@ class Station:
             newer_than_ns=store.active_path.stat().st_mtime_ns,
         )
 
+    def _page(self):
+        """The operator's page (the `ui` extra, checked by preflight); it reads this station."""
+        from lineside.daemon.page import Page, PageSink
+
+        sink = PageSink(self.health, self.cfg.ui.trend_minutes)
+        self.sinks.append(sink)
+        return Page(self.cfg.ui, preflight.read_token(self.cfg.ui), self, sink)
+
     @property
     def active(self) -> Loaded:
         return self.swap.active
 
     def start(self, stack: contextlib.ExitStack) -> None:
         """Start every part; `stack` stops them in the reverse order."""
-        for part in (self.swap, self.camera, self.watch, self.control):
+        for part in (self.swap, self.camera, self.watch, self.control, self.page):
             if part is not None:
                 part.start()
                 stack.callback(part.stop)
@@ -163,15 +172,22 @@ class Station:
 
     def label(self, cmd) -> None:
         """`cmd/label`: record the decision on a kept part and publish it on `label`."""
-        if self.review is None:
-            self.conn.reply("label", cmd.id, ok=False, error="the review queue is turned off")
-            return
         try:
-            seq = self.review.find(cmd.doc.get("seq"), cmd.part_id)
-            doc = self.review.label(seq, cmd.doc["label"], cmd.doc.get("by"))
+            doc = self.record_label(
+                cmd.doc.get("seq"), cmd.part_id, cmd.doc["label"], cmd.doc.get("by")
+            )
         except (NotInStore, OSError) as exc:
             self.conn.reply("label", cmd.id, ok=False, error=str(exc))
             return
+        self.conn.reply("label", cmd.id, ok=True, seq=doc["seq"], label=doc["label"])
+
+    def record_label(self, seq: int | None, part_id: str | None, label: str, by: str | None):
+        """Store a person's decision on a kept part and publish it on `label` (through the
+        outbox: SCADA and MES must not miss it). Raises NotInStore."""
+        if self.review is None:
+            raise NotInStore("the review queue is turned off")
+        seq = self.review.find(seq, part_id)
+        doc = self.review.label(seq, label, by)
         message = {
             "v": PAYLOAD_VERSION,
             "station": self.cfg.station,
@@ -185,7 +201,7 @@ class Station:
         }
         link = self.conn.link
         self.conn.writer.put([(link.topic("label"), json_bytes(message), self.cfg.mqtt.qos, False)])
-        self.conn.reply("label", cmd.id, ok=True, seq=seq, label=doc["label"])
+        return message
 
     def export(self, cmd) -> None:
         """`cmd/export`: the labelled parts as a dataset zip on `export` (lineside-deploy pull)."""
@@ -239,8 +255,7 @@ class Station:
             "camera": health["camera"],
             "camera_fault": c.frame_fault,
             "verdicts": dict(c.verdicts),
-            "drift": self.drift.state() if self.drift else {"alarm": False, "monitored": False},
-            "review": self._review_stats(),
+            **self.page_stats(),
             "commands_dropped": conn.inbox.dropped,
             "retained_commands_ignored": conn.link.ignored_retained,
             "thread_errors": conn.link.sender_errors + self.control.errors + cam.errors,
@@ -248,6 +263,11 @@ class Station:
             "model": {"name": m.name, "version": m.version},
         }
         return stats.snapshot(c, cam.captured, extra)
+
+    def page_stats(self) -> dict:
+        """The drift monitor's and the review queue's state (for `stats` and the page)."""
+        drift = self.drift.state() if self.drift else {"alarm": False, "monitored": False}
+        return {"drift": drift, "review": self._review_stats()}
 
     def _review_stats(self) -> dict:
         if self.review is None:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv and install Lineside with the trainer, test, demo, Sparkplug and OPC UA extras (idempotent).
+# Create .venv and install Lineside with the trainer, test, demo, page, Sparkplug and OPC UA extras (idempotent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -7,4 +7,4 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[train,dev,demo,sparkplug,opcua]"
+.venv/bin/python -m pip install --quiet -e ".[train,dev,demo,sparkplug,opcua,ui]"
