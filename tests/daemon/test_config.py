@@ -81,6 +81,13 @@ BAD = {
         ),
         "opcua.endpoint: 'http://x'",
     ),
+    "ui without a token": (_with("ui", {"port": 8080}), "ui: give token_file or token_credential"),
+    "ui with two tokens": (
+        _with("ui", {"token_file": "t", "token_credential": "c"}),
+        "ui: give token_file or token_credential",
+    ),
+    "drift weight over 1": (_with("drift.weight", 1.5), "drift.weight: 1.5"),
+    "review keeps nothing": (_with("review.max_items", 0), "review.max_items: 0"),
     "homeassistant bad prefix": (
         _with("homeassistant", {"discovery_prefix": "home/assistant"}),
         "homeassistant.discovery_prefix",

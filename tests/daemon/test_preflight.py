@@ -68,6 +68,18 @@ CASES = {
         lambda t: {"model__allow_unsigned": False, "model__trusted_keys": str(t / "keys")},
         "model.trusted_keys: ",
     ),
+    "page token missing": (
+        lambda t: {"ui": {"token_file": str(t / "no-token")}},
+        "ui.token_file: ",
+    ),
+    "page token too short": (
+        lambda t: {"ui": {"token_file": str(_file(t))}},
+        "at least 12 characters",
+    ),
+    "review folder under a file": (
+        lambda t: {"review": {"path": str(_file(t) / "review")}},
+        "review.path: ",
+    ),
     "opcua certificate missing": (
         lambda t: {
             "opcua": {
