@@ -44,19 +44,24 @@ log = logging.getLogger(__name__)
 
 COOKIE = "lineside_session"
 SESSION_S = 12 * 3600
-TREND_POINTS = 600
 REVIEW_ROWS = 60
 ITEM_FILES = ("frame.jpg", "heatmap.jpg")
 
 
+SEVERITY = {"pass": 0, "review": 1, "fail": 2}
+
+
 class PageSink:
-    """Keeps the latest result and the score trend for the page; O(1) per inspection."""
+    """Keeps the latest result and the score trend for the page; O(1) per inspection.
+
+    The trend holds one point per second: the highest score of that second and its worst
+    verdict, so a spike is never thinned away and a 10-minute trend is at most 600 points."""
 
     def __init__(self, health: Health, trend_minutes: float) -> None:
         self.tally = Tally(health)
         self.latest: Result | None = None
         self.trend_s = trend_minutes * 60
-        self.trend: deque[tuple[float, float, str]] = deque(maxlen=100_000)
+        self.trend: deque[list] = deque(maxlen=int(self.trend_s) + 1)
 
     def start(self) -> None:
         """Nothing to open: the page's server is started by `Page`."""
@@ -64,8 +69,15 @@ class PageSink:
     def publish(self, result: Result) -> None:
         self.tally.record(result)
         self.latest = result
-        now = time.time()
-        self.trend.append((now, float(result.inspection.score), result.inspection.verdict))
+        now, insp = time.time(), result.inspection
+        score, verdict = float(insp.score), insp.verdict
+        last = self.trend[-1] if self.trend else None
+        if last is not None and int(last[0]) == int(now):
+            last[1] = max(last[1], score)
+            if SEVERITY[verdict] > SEVERITY[last[2]]:
+                last[2] = verdict
+        else:
+            self.trend.append([now, score, verdict])
         while self.trend and now - self.trend[0][0] > self.trend_s:
             self.trend.popleft()
 
@@ -73,10 +85,8 @@ class PageSink:
         """The server is stopped by `Page`."""
 
     def points(self) -> list[list]:
-        """The trend, thinned to at most TREND_POINTS for drawing."""
-        points = list(self.trend)
-        step = max(1, len(points) // TREND_POINTS)
-        return [[round(t, 2), round(s, 5), v] for t, s, v in points[::step]]
+        """The trend: [time, highest score, worst verdict] per second."""
+        return [[round(t, 1), round(s, 5), v] for t, s, v in list(self.trend)]
 
 
 class Page:
@@ -85,6 +95,7 @@ class Page:
         self._sessions: dict[str, float] = {}
         self._render_lock = threading.Lock()
         self._rendered: tuple[int, bytes] | None = None
+        self._state: tuple[float, str] | None = None
         self.renders = 0
         app = Starlette(routes=self._routes())
         config = uvicorn.Config(
@@ -166,9 +177,17 @@ class Page:
             return self._refuse(request)
         return HTMLResponse(_asset("page.html"))
 
+    def state_text(self) -> str:
+        """The state as JSON, computed at most once per `refresh_s` however many pages are open."""
+        now = time.monotonic()
+        cached = self._state
+        if cached is None or now - cached[0] >= self.cfg.refresh_s * 0.9:
+            cached = self._state = (now, json.dumps(self.state()))
+        return cached[1]
+
     def state(self) -> dict:
-        values = self.sink.tally.values()
         health = self.station.health()
+        values = self.sink.tally.values(health)
         stats = self.station.page_stats()
         return {
             "station": self.station.cfg.station,
@@ -201,7 +220,7 @@ class Page:
 
         async def stream():
             while not self.server.should_exit and not await request.is_disconnected():
-                yield f"data: {json.dumps(self.state())}\n\n"
+                yield f"data: {self.state_text()}\n\n"
                 await asyncio.sleep(self.cfg.refresh_s)
 
         return StreamingResponse(stream(), media_type="text/event-stream")

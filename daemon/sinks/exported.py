@@ -82,9 +82,10 @@ class Tally:
         while self._times and now - self._times[0] > FPS_WINDOW_S:
             self._times.popleft()
 
-    def values(self) -> dict[str, object]:
-        """Every path in `VALUES` -> its value; None where nothing is known yet."""
-        health = self._health()
+    def values(self, health: dict | None = None) -> dict[str, object]:
+        """Every path in `VALUES` -> its value; None where nothing is known yet. `health`: the
+        station's, when the caller has just read it."""
+        health = self._health() if health is None else health
         now = time.monotonic()
         with self._lock:
             self._trim(now)
