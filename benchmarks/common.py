@@ -55,3 +55,12 @@ def evaluate_tflite(t: Trained, tflite: bytes, threads: int = 2) -> tuple[dict, 
     cal = calibrated(t, t.opts, model, say=lambda line: None)
     results = evaluate.run(t.ds.test, cal.stages, model)
     return evaluate.metrics(results, cal.stages.thresholds), model, cal.stages
+
+
+def parts_video(folder: Path) -> Path:
+    """A synthetic video of 40 parts passing the camera, every 4th defective."""
+    from lineside.trainer.synth import write_video
+
+    video = folder / "parts.avi"
+    write_video(video, seed=11, frames=40, fps=10, defect_every=4)
+    return video

@@ -21,7 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import machine
+from benchmarks.common import machine, parts_video
 from tests.support import fleet
 from tests.support.broker import Broker
 from tests.support.mqtt_client import Recorder
@@ -48,13 +48,10 @@ def main() -> int:
     p.add_argument("--fps", type=float, default=2.0)
     p.add_argument("--seconds", type=float, default=60.0)
     args = p.parse_args()
-    from lineside.trainer.synth import write_video
-
     print(machine())
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        video = work / "parts.avi"
-        write_video(video, seed=11, frames=40, fps=10, defect_every=4)
+        video = parts_video(work)
         broker = Broker(work)
         broker.start()
         rec = Recorder(broker.port, "#", "fleet-bench", clean=True)

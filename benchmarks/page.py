@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import machine
+from benchmarks.common import machine, parts_video
 from tests.support.broker import free_port
 
 TOKEN = "benchmark-token-0123456789"
@@ -99,13 +99,10 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
-    from lineside.trainer.synth import write_video
-
     print(machine())
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        video = work / "parts.avi"
-        write_video(video, seed=11, frames=40, fps=10, defect_every=4)
+        video = parts_video(work)
         without, n0, _ = run(args.bundle, video, work, args.seconds, args.threads, page=False)
         with_page, n1, shown = run(args.bundle, video, work, args.seconds, args.threads, page=True)
     print(f"inspected frames/s, median of {n0} stats windows, no page:  {without:.1f}")
