@@ -113,8 +113,9 @@ class Server:
         server.set_certificate_validator(validator)
         ns = await server.register_namespace(cfg.namespace)
         await self._build(server, ns)
-        await server.start()
         self._server = server
+        await self._write(tuple(v.path for v in VALUES if v.path not in INSPECTION_PATHS))
+        await server.start()
         self._health_task = asyncio.get_running_loop().create_task(self._health_loop())
 
     async def _build(self, server: UaServer, ns: int) -> None:
@@ -148,13 +149,15 @@ class Server:
             await self._server.write_attribute_value(self._nodes[path], data)
 
     async def _health_loop(self) -> None:
+        """Health values from the start (a client that connects at once reads the camera's
+        state, not an empty string), then once a second."""
         health_paths = tuple(v.path for v in VALUES if v.path not in INSPECTION_PATHS)
         while True:
-            await asyncio.sleep(1.0)
             try:
                 await self._write(health_paths)
             except Exception:
                 log.exception("opcua: health update failed")
+            await asyncio.sleep(1.0)
 
     async def _shutdown(self) -> None:
         if self._health_task is not None:

@@ -70,8 +70,14 @@ class ReviewStore:
         for d in self.root.iterdir():
             if not (d.is_dir() and d.name.isdigit() and (d / INSPECTION).is_file()):
                 continue
-            doc = json.loads((d / INSPECTION).read_text())
-            size = sum(f.stat().st_size for f in d.iterdir())
+            try:
+                doc = json.loads((d / INSPECTION).read_text())
+                size = sum(f.stat().st_size for f in d.iterdir())
+            except (OSError, ValueError) as exc:  # damaged on disk: dropped, not fatal
+                log.warning("review store: removing unreadable item %s (%s)", d.name, exc)
+                shutil.rmtree(d, ignore_errors=True)
+                self.removed += 1
+                continue
             found.append(
                 Item(int(d.name), doc.get("part_id"), (d / INSPECTION).stat().st_mtime, size)
             )
@@ -101,11 +107,15 @@ class ReviewStore:
         }
         final = self.root / f"{result.seq:012d}"
         tmp = self.root / f".tmp-{result.seq}"
-        tmp.mkdir(exist_ok=True)
-        for name, data in files.items():
-            (tmp / name).write_bytes(data)
-        shutil.rmtree(final, ignore_errors=True)  # a seq seen again after a restored outbox
-        tmp.rename(final)
+        try:
+            tmp.mkdir(exist_ok=True)
+            for name, data in files.items():
+                (tmp / name).write_bytes(data)
+            shutil.rmtree(final, ignore_errors=True)  # a seq seen again after a restored outbox
+            tmp.rename(final)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)  # a full disk leaves no half item behind
+            raise
         item = Item(result.seq, result.part_id, time.time(), sum(map(len, files.values())))
         with self._lock:
             self._items[result.seq] = item

@@ -121,3 +121,12 @@ def test_label_commands_are_checked(doc, message):
 def test_a_good_label_command_parses():
     cmd = commands.parse("label", b'{"id": "r1", "part_id": "A-17", "label": "defective"}')
     assert cmd.id == "r1" and cmd.part_id == "A-17" and cmd.doc["label"] == "defective"
+
+
+def test_a_damaged_item_is_dropped_at_start_not_fatal(tmp_path, results):
+    store = ReviewStore(Review(), tmp_path / "review")
+    store.add(_with_seq(results[0], 1))
+    store.add(_with_seq(results[1], 2))
+    (tmp_path / "review" / f"{1:012d}" / "inspection.json").write_text("{not json")
+    again = ReviewStore(Review(), tmp_path / "review")
+    assert again.items() == [2] and again.removed == 1

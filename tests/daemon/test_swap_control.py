@@ -87,6 +87,8 @@ def _control(swap, trusted, turn) -> tuple[Control, list]:
         lambda: said.append("reload"),
         lambda *a, **kw: said.append((a, kw)),
         OrderedDict(),
+        lambda cmd: said.append(("label", cmd.doc)),
+        lambda cmd: said.append(("export", cmd.id)),
     )
     return control, said
 
@@ -104,6 +106,12 @@ def test_commands_are_answered_by_what_they_may_do(swap, keys):
     assert "needs a signature" in errors[1]
     assert "another command or station" in errors[2]
     assert "reload" in said
+    # Labels and exports are handed to the station, checked first.
+    control.handle("label", b'{"seq": 7, "label": "good"}')
+    control.handle("label", b'{"seq": 7, "label": "fine"}')
+    control.handle("export", b'{"id": "e1"}')
+    assert ("label", {"seq": 7, "label": "good"}) in said and ("export", "e1") in said
+    assert "'label' must be one of" in said[-2][1]["error"]
 
 
 def test_a_signed_rollback_acts_once(swap, keys):
