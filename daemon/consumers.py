@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from importlib import metadata
 
-from lineside.daemon.config import Config, ConfigError
+from lineside.daemon.config import Config
 from lineside.daemon.connection import Connection
 from lineside.daemon.sinks import Queued, Sink
 from lineside.daemon.sinks.drift import DriftSink
@@ -20,18 +20,10 @@ from lineside.daemon.sinks.homeassistant import Discovery
 from lineside.daemon.sinks.mqtt_topics import TopicsSink
 from lineside.daemon.sinks.review import ReviewSink, ReviewStore, folder_of
 
-EXTRAS = {"sparkplug": "protobuf", "opcua": "asyncua"}
 
-
-def _optional(module: str, section: str):
-    """Import a sink module whose package is an optional extra."""
-    try:
-        return importlib.import_module(f"lineside.daemon.sinks.{module}")
-    except ImportError as exc:
-        raise ConfigError(
-            f"{section}: needs the '{section}' extra ({EXTRAS[section]}): "
-            f"pip install 'lineside[{section}]' ({exc})"
-        ) from None
+def _optional(module: str):
+    """A sink module whose package is an optional extra (preflight.EXTRAS checked it is there)."""
+    return importlib.import_module(f"lineside.daemon.sinks.{module}")
 
 
 def drift(cfg: Config, conn: Connection) -> DriftSink | None:
@@ -69,11 +61,9 @@ def build(
         )
     )
     if cfg.sparkplug is not None:
-        node = _optional("sparkplug", "sparkplug").EdgeNode(
-            cfg.sparkplug, cfg.mqtt, cfg.station, health
-        )
+        node = _optional("sparkplug").EdgeNode(cfg.sparkplug, cfg.mqtt, cfg.station, health)
         sinks.append(Queued(node, "sparkplug"))
     if cfg.opcua is not None:
-        server = _optional("opcua", "opcua").Server(cfg.opcua, cfg.station, health)
+        server = _optional("opcua").Server(cfg.opcua, cfg.station, health)
         sinks.append(Queued(server, "opcua"))
     return sinks
