@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lineside.daemon.core.features import assemble
+from lineside.daemon.core.features import aggregate, assemble
 from lineside.daemon.core.heads import AutoencoderHead, GaussianHead, HeadError
 from lineside.deploy.bundle import Bundle, sha256_hex
 from lineside.deploy.bundle import read as read_bundle
@@ -100,9 +100,14 @@ class Backbone:
     """The cut pretrained network: float image in [0,1] -> its feature maps on one grid."""
 
     def __init__(
-        self, model_bytes: bytes, input_size: tuple[int, int], num_threads: int | None = None
+        self,
+        model_bytes: bytes,
+        input_size: tuple[int, int],
+        num_threads: int | None = None,
+        neighbourhood: int = 1,
     ) -> None:
         cls, self.runtime = interpreter_class()
+        self.neighbourhood = neighbourhood
         self.threads = num_threads or box_threads()
         try:
             self._interp = cls(model_content=model_bytes, num_threads=self.threads)
@@ -129,17 +134,19 @@ class Backbone:
         return sum(o.shape[-1] for o in self.outputs)
 
     def features(self, x: np.ndarray) -> np.ndarray:
-        """(H, W, 3) float32 in [0,1] -> (h, w, C) float32 features on the finest grid."""
+        """(H, W, 3) float32 in [0,1] -> (h, w, C) float32 features on the finest grid, each
+        cell averaged over its neighbourhood."""
         # The backbone reads plain 8-bit pixels (its input quantization maps 0..255 to -1..1).
         pixels = np.rint(x * 255).astype(np.uint8)
         self._interp.set_tensor(self._in["index"], pixels[None])
         self._interp.invoke()
-        return assemble(
+        grid = assemble(
             [
                 _dequantize(self._interp.get_tensor(o["index"])[0], spec)
                 for o, spec in zip(self._outs, self.outputs, strict=True)
             ]
         )
+        return aggregate(grid, self.neighbourhood)
 
 
 class FeatureModel:
@@ -219,7 +226,12 @@ def load_model(bundle: Bundle, num_threads: int | None = None) -> Model | Featur
     if sha256_hex(bundle.model_bytes) != backbone.sha256:
         raise ModelError("backbone SHA-256 does not match the manifest's backbone.sha256")
     head = read_head(bundle, num_threads)
-    backbone_net = Backbone(bundle.model_bytes, m.preprocess.size, num_threads=num_threads)
+    backbone_net = Backbone(
+        bundle.model_bytes,
+        m.preprocess.size,
+        num_threads=num_threads,
+        neighbourhood=m.features.neighbourhood,
+    )
     model = FeatureModel(backbone_net, head)
     model.check_against(m.input, m.features)
     return model

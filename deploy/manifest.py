@@ -146,7 +146,20 @@ class Head(_Frozen):
 
 class Features(_Frozen):
     backbone: Backbone
+    neighbourhood: int = Field(
+        default=1,
+        ge=1,
+        le=7,
+        description="each cell's features averaged over this many cells square before the "
+        "head (odd; 1 = off)",
+    )
     head: Head
+
+    @model_validator(mode="after")
+    def _odd_neighbourhood(self) -> Features:
+        if self.neighbourhood % 2 == 0:
+            raise ValueError(f"neighbourhood must be odd, got {self.neighbourhood}")
+        return self
 
 
 class Spread(_Frozen):

@@ -161,6 +161,35 @@ def image_thresholds(
     return t, report
 
 
+def images_needed(targets: Targets) -> tuple[int, int]:
+    """Good images needed to place review_at and fail_at at their targets: the tail each
+    promises must hold at least one image (at least 20 for a 5% review target)."""
+    review = int(np.ceil(1 / max(targets.review, 1e-6)))
+    fail = int(np.ceil(1 / max(targets.false_reject, 1e-6)))
+    return review, fail
+
+
+def too_few(n: int, targets: Targets) -> list[str]:
+    """Warnings for a fit on too few good images to calibrate; empty when there are enough."""
+    review, fail = images_needed(targets)
+    if n >= fail:
+        return []
+    if n >= review:
+        return [
+            f"note: {n} good images place review_at ({targets.review:.0%} of good parts) but not "
+            f"fail_at ({targets.false_reject:.1%}): that needs {fail}; fail_at is the highest "
+            "good score raised by the margin"
+        ]
+    return [
+        "!" * 72,
+        f"WARNING: {n} good images are too few to calibrate the thresholds: review_at "
+        f"({targets.review:.0%} of good parts to review) needs at least {review}, fail_at "
+        f"({targets.false_reject:.1%} failed) needs {fail}. The rates predicted below cannot "
+        "be trusted; photograph more good parts and fit again.",
+        "!" * 72,
+    ]
+
+
 def _rates(good: np.ndarray, t: Thresholds) -> dict:
     return {
         "count": len(good),

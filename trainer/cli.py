@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from lineside.deploy.manifest import GEOMETRIES, HEAD_KINDS, MAP_KINDS, SCORE_NAMES
 from lineside.trainer.options import (
     AUTO,
+    CAMERAS,
     DEFAULT,
     FAMILY_DEFAULTS,
     MODELS,
@@ -127,6 +128,22 @@ def _parser() -> argparse.ArgumentParser:
         help="features model: gaussian (a Gaussian per feature-grid cell) or autoencoder (an int8 "
         "autoencoder reconstructing the features); auto: both are fitted and the one that finds "
         "faint synthetic defects better on validation is kept",
+    )
+    f.add_argument(
+        "--neighbourhood",
+        type=int,
+        default=default("neighbourhood"),
+        help="features model: average each feature cell over this many cells square before the "
+        "head, odd (default 3; 1 = off)",
+    )
+    f.add_argument(
+        "--camera",
+        choices=list(CAMERAS),
+        default=default("camera"),
+        help="features model: how the line's camera delivers frames. as_trained (default): "
+        "through the same image path as the training images; jpeg: a compressing stream "
+        "(MJPEG, RTSP) the training images did not go through, so JPEG copies of every good "
+        "image are learnt and allowed for in the thresholds",
     )
     f.add_argument(
         "--geometry",

@@ -90,6 +90,7 @@ def _block(results: list[Result], t: Thresholds) -> dict:
         "defective": len(bad),
         "image_auroc": m.image_auroc(labels, scores),
         "average_precision": m.average_precision(labels, scores),
+        "caught_at_good_held_back": m.caught_at_held_back(labels, scores),
         "pixel_auroc": m.pixel_auroc(maps, truths, valid) if has_masks else None,
         "pro_auc_0.3": m.pro_auc(maps, truths, valid=valid) if has_masks else None,
         "false_reject_rate": _share(good, lambda r: r.inspection.verdict == "fail"),
@@ -111,13 +112,19 @@ def summary_lines(mx: dict) -> list[str]:
         lines.append(f"  {label:<14} {c['pass']:>4} {c['review']:>6} {c['fail']:>6}")
     lines.append(
         f"image AUROC {m.text(mx['image_auroc'])}  AP {m.text(mx['average_precision'])}  "
-        f"pixel AUROC {m.text(mx['pixel_auroc'])}  PRO(0.3) {m.text(mx['pro_auc_0.3'])}"
+        f"pixel AUROC {m.text(mx['pixel_auroc'])}  AUPRO(0.3) {m.text(mx['pro_auc_0.3'])}"
     )
     lines.append(
         f"false rejects {m.text(mx['false_reject_rate'], True)}  escapes "
         f"{m.text(mx['escape_rate'], True)}  sent to review {m.text(mx['review_rate'], True)}  "
         f"defects localized {m.text(mx['defects_localized'], True)}"
     )
+    caught = mx.get("caught_at_good_held_back")
+    if caught:
+        lines.append(
+            "defective parts caught with "
+            + ", ".join(f"{k} of good parts held back: {v:.1%}" for k, v in caught.items())
+        )
     if mx.get("cpk"):
         lines.append(
             f"Cpk of good scores against fail_at: {mx['cpk']['cpk']:.2f} "

@@ -1,8 +1,9 @@
 """What the feature fit chooses on validation: the input geometry, the head, and the map's
 smoothing and score.
 
-Validation is the held-out good images against the same images with one faint synthetic
-defect each, pasted on the part only; merit is the mean of image AUROC and pixel AUROC.
+Validation is the held-out good images against the same images with one synthetic defect each
+(thin scratches and cracks, pits, missing features and stains at three sizes, on the part only);
+merit is the mean of image AUROC and pixel AUROC.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from lineside.daemon.core.heads import AutoencoderHead
 from lineside.daemon.core.preprocess import preprocess, shown
 from lineside.daemon.runtime import Backbone
 from lineside.deploy.manifest import FEATURE_MAP
-from lineside.trainer import augment, calibrate, feature_ae, gaussian
+from lineside.trainer import augment, calibrate, defects, feature_ae, gaussian
 from lineside.trainer.fitting import Prepared, squarish, with_geometry
 from lineside.trainer.options import AUTO, FitOptions
 
@@ -26,47 +27,65 @@ SCORES = ("map_max", "top_k_mean")
 AUTOENCODER_MARGIN = 0.01
 
 
+# Held-out images that every synthetic defect variant is painted on, to predict escapes.
+PROBE_IMAGES = 24
+
+
 @dataclass(frozen=True)
 class Validation:
-    """Held-out good images and the same images with one faint synthetic defect each, with
-    their backbone features: what every head and map is chosen on."""
+    """Held-out good images and the same images with one synthetic defect each (kinds and sizes
+    taken in turn), with their backbone features: what every head and map is chosen on; and
+    every good image, for the thresholds."""
 
     good_x: np.ndarray
     good_feats: np.ndarray
     bad_x: np.ndarray
     bad_masks: np.ndarray
     bad_feats: np.ndarray
-    train_feats: np.ndarray  # the training split and its camera copies
+    train_feats: np.ndarray  # the training split (and its camera copies)
     all_feats: np.ndarray  # every good image
-    copy_xs: np.ndarray  # every good image as a compressing camera delivers it
-    copy_feats: np.ndarray
+    copy_xs: np.ndarray | None  # every good image as a compressing camera delivers it
+    copy_feats: np.ndarray | None
     shown: np.ndarray  # (N, H, W) bool, every good image: map pixels that show the part
     val_idx: np.ndarray
+    probe_idx: np.ndarray  # images that carry every defect variant
+    probe_feats: np.ndarray  # (len(probe_idx), len(defects.VARIANTS), h, w, C)
 
 
 def validation(p: Prepared, opts: FitOptions, net: Backbone, say) -> Validation:
     feats = features_of(net, p.xs, say)
-    copy_xs = np.stack([preprocess(f, p.pre) for f in augment.camera_copies(p.frames, opts.seed)])
-    say(f"and of {len(copy_xs)} camera copies (JPEG quality {augment.JPEG_QUALITY})")
-    copy_feats = features_of(net, copy_xs, say)
+    copy_xs = copy_feats = None
+    if opts.camera == "jpeg":
+        frames = augment.camera_copies(p.frames, opts.seed)
+        copy_xs = np.stack([preprocess(f, p.pre) for f in frames])
+        say(f"and of {len(copy_xs)} camera copies (JPEG quality {augment.JPEG_QUALITY})")
+        copy_feats = features_of(net, copy_xs, say)
     val = p.val_idx if len(p.val_idx) else p.train_idx
     on_part = np.stack([shown(f.shape, p.pre) for f in p.frames])
-    bad_x, bad_masks = augment.defective_copies(p.xs[val], opts.seed + 1, augment.SUBTLE)
-    # Defects only on the part: a blob pasted into a letterbox bar is no test of finding one.
-    bad_x = np.where(on_part[val][..., None], bad_x, p.xs[val])
-    bad_masks &= on_part[val]
+    # Defects only on the part: one pasted into a letterbox bar is no test of finding one.
+    bad_x, bad_masks, _ = defects.mixed(p.xs[val], opts.seed + 1, on_part[val])
+    probe_idx = val[:PROBE_IMAGES]
+    probe = np.stack(
+        [
+            features_of(net, defects.every_variant(p.xs[i], opts.seed + 2 + int(i), on_part[i]))
+            for i in probe_idx
+        ]
+    )
+    train = [feats[p.train_idx]] + ([copy_feats[p.train_idx]] if copy_feats is not None else [])
     return Validation(
         p.xs[val],
         feats[val],
         bad_x,
         bad_masks,
         features_of(net, bad_x),
-        np.concatenate([feats[p.train_idx], copy_feats[p.train_idx]]),
+        np.concatenate(train),
         feats,
         copy_xs,
         copy_feats,
         on_part,
         val,
+        probe_idx,
+        probe,
     )
 
 

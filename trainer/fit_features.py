@@ -35,6 +35,7 @@ from lineside.trainer import (
     backbone,
     calibrate,
     dataset,
+    escapes,
     evaluate,
     feature_ae,
     gaussian,
@@ -59,10 +60,9 @@ from lineside.trainer.fitting import (
 )
 from lineside.trainer.options import FitOptions
 
-FOLDS = 5
 _BACKBONE = (
     "features: MobileNetV2 int8 (ImageNet) cut after expanded_conv_12, feature maps of "
-    "expanded_conv_5 and _12 on one grid"
+    "expanded_conv_5 and _12 on one grid{hood}"
 )
 GAUSSIAN = _BACKBONE + ", PCA to {dims} values, a Gaussian per grid cell (Mahalanobis distance)"
 AUTOENCODER = (
@@ -80,15 +80,24 @@ def fit(
     p = prepare(data, opts)
     say(
         f"{p.ds.describe()}: {len(p.train_idx)} to choose the map on, "
-        f"{len(p.val_idx)} validation (seed {opts.seed}); thresholds from {FOLDS}-fold "
-        "cross-validation over all of them"
+        f"{len(p.val_idx)} validation (seed {opts.seed}); thresholds from every one of them "
+        "left out in turn"
     )
+    warnings = calibrate.too_few(len(p.frames), opts.targets)
+    for line in warnings:
+        say(line)
+    say(_camera_line(p, opts))
     cut = backbone.cut(backbone.original())
-    net = Backbone(cut, p.pre.size, num_threads=opts.threads)
+    net = Backbone(cut, p.pre.size, num_threads=opts.threads, neighbourhood=opts.neighbourhood)
     say(
         f"backbone: MobileNetV2 int8 cut to {len(backbone.LAYERS)} feature maps "
         f"({len(cut) / 1024:.0f} KiB), grid {net.grid[0]}x{net.grid[1]}, "
         f"{net.channels} features per cell"
+        + (
+            f", each averaged over its {opts.neighbourhood}x{opts.neighbourhood} neighbourhood"
+            if opts.neighbourhood > 1
+            else ""
+        )
     )
     p, val, choice, table, geometries = choose_geometry(p, opts, net, say)
     picked = choose_head(opts, val, choice, table, say)
@@ -102,19 +111,24 @@ def fit(
         f"{rates['review_or_fail_rate']:.1%} to review or worse, "
         f"{rates['false_reject_rate']:.1%} failed"
     )
+    for line in escapes.lines(rule["synthetic_defects"]):
+        say(line)
     stages = Stages(dataset.frame_spec(p.frames), p.pre, choice.spec, post, thresholds)
     calibration = {
         **split_record(p, opts, post.pixel_threshold),
         "selection": {
             "chosen_merit": choice.merit,
             "validation": "head fitted on the training split; held-out good images against the "
-            "same images with one faint synthetic defect each; merit = mean of image AUROC and "
-            "pixel AUROC",
+            "same images with one synthetic defect each (scratches, cracks, pits, missing "
+            "features, stains at three sizes); merit = mean of image AUROC and pixel AUROC",
             "candidates": table,
             "geometries": geometries,
             "heads": picked.merits,
         },
         "thresholds": {**rule, "scores": cal.scores_from},
+        "camera": opts.camera,
+        "warnings": [w for w in warnings if not w.startswith("!")],
+        "neighbourhood": opts.neighbourhood,
         "train_seconds": round(time.monotonic() - started, 1),
     }
     metrics: dict = {}
@@ -124,6 +138,8 @@ def fit(
         results = evaluate.run(p.ds.test, stages, model, say)
         metrics = evaluate.metrics(results, thresholds)
         say(_predicted_vs_counted(rates, results))
+        for line in escapes.counted_lines(rule["synthetic_defects"], metrics):
+            say(line)
     st, st_files = selftest_images([p.frames[i] for i in p.val_idx], results, stages, model)
     manifest = _manifest(
         p, opts, net, cut, model, stages, calibration, metrics, st, cal.good_scores
@@ -143,28 +159,39 @@ class Calibrated:
     thresholds: Thresholds
     rule: dict
     scores_from: str
-    good_scores: np.ndarray  # cross-validated (Gaussian) or validation (autoencoder) scores
+    good_scores: np.ndarray  # left-out (Gaussian) or validation (autoencoder) scores
 
 
 def calibrated(p, opts, net, val: Validation, picked: HeadChoice, defects, say) -> Calibrated:
     """The head shipped and the thresholds, from scores of good images the head never saw.
 
-    Gaussian: 5-fold cross-validated maps of every good image, then the head fitted on all of
-    them (fitting takes seconds). Autoencoder: trained on the training split, thresholds from
-    the validation split (training it five more times would cost minutes per fold).
+    Gaussian: every good image (with its camera copy, when the camera compresses) scored by the
+    head fitted on all the others, exactly (leave one out, by the Woodbury identity), then the
+    head fitted on all of them. Autoencoder: trained on the training split, thresholds from the
+    validation split (training it once per image would cost hours).
     """
     choice = picked.choice
     if picked.kind == "gaussian":
-        maps = cross_validated_maps(val, p.xs, choice.spec, opts.seed)
-        everything = np.concatenate([val.all_feats, val.copy_feats])
-        head = gaussian.fit(everything, gaussian.projection(everything))
-        say(f"Gaussian head fitted on all {len(val.all_feats)} good images and their copies")
+        groups = _groups(val)
+        proj = gaussian.projection(groups.reshape(-1, *groups.shape[2:]))
+        own, probe = gaussian.left_out_distances(
+            groups, proj, val.probe_feats, val.probe_idx
+        )
+        maps = _maps(own, val, p.xs, choice.spec)
+        head = gaussian.fit(groups.reshape(-1, *groups.shape[2:]), proj)
+        say(
+            f"Gaussian head fitted on all {len(val.all_feats)} good images"
+            + (" and their camera copies" if groups.shape[1] > 1 else "")
+        )
         network = None
-        scores_from = f"{FOLDS}-fold cross-validated, all good images and their camera copies"
+        scores_from = "leave-one-out: each good image scored by the head fitted on all others" + (
+            " (an image and its camera copy left out together)" if groups.shape[1] > 1 else ""
+        )
     else:
         head, network = picked.autoencoder
         maps = calibrate.maps_of(val.good_x, distances(head, val.good_feats), choice.spec)
         maps *= val.shown[val.val_idx]
+        probe = np.stack([distances(head, f) for f in val.probe_feats])
         scores_from = "the validation split, held out from the autoencoder's training"
     post = Postprocess(
         pixel_threshold=calibrate.pixel_threshold(maps, opts.pixel_quantile),
@@ -175,24 +202,35 @@ def calibrated(p, opts, net, val: Validation, picked: HeadChoice, defects, say) 
     good_scores = calibrate.image_scores(maps, post)
     defect_scores = _defect_scores(defects, p, model, choice.spec, post)
     thresholds, rule = calibrate.image_thresholds(good_scores, opts.targets, defect_scores)
+    probe_scores = _probe_scores(probe, val, p.xs, choice.spec, post)
+    rule["synthetic_defects"] = escapes.tally(probe_scores, thresholds)
     return Calibrated(model, network, post, thresholds, rule, scores_from, good_scores)
 
 
-def cross_validated_maps(val: Validation, xs: np.ndarray, spec, seed: int) -> np.ndarray:
-    """The anomaly map of every good image and of its camera copy, each from a head fitted on
-    the other folds (an image and its copy always share a fold): (2N, H, W)."""
-    n = len(val.all_feats)
-    sources = ((xs, val.all_feats), (val.copy_xs, val.copy_feats))
+def _groups(val: Validation) -> np.ndarray:
+    """(N, k, h, w, C): every good image's features, with its camera copy's when there is one."""
+    if val.copy_feats is None:
+        return val.all_feats[:, None]
+    return np.stack([val.all_feats, val.copy_feats], axis=1)
+
+
+def _maps(own: np.ndarray, val: Validation, xs: np.ndarray, spec) -> np.ndarray:
+    """The anomaly maps of left-out distances (N, k, h, w), each masked to the part: (N*k, H, W)."""
+    sources = [xs] if own.shape[1] == 1 else [xs, val.copy_xs]
     maps = np.empty((len(sources), *xs.shape[:3]), np.float32)
-    for fold in gaussian.folds(n, FOLDS, seed):
-        rest = np.setdiff1d(np.arange(n), fold)
-        train = np.concatenate([feats[rest] for _, feats in sources])
-        head = gaussian.fit(train, gaussian.projection(train))
-        for k, (images, feats) in enumerate(sources):
-            for i in fold:
-                amap = anomaly_map.compute(images[i], head.distance(feats[i]), spec)
-                maps[k, i] = amap * val.shown[i]
-    return maps.reshape(len(sources) * n, *xs.shape[1:3])
+    for k, images in enumerate(sources):
+        for i in range(len(xs)):
+            maps[k, i] = anomaly_map.compute(images[i], own[i, k], spec) * val.shown[i]
+    return maps.reshape(len(sources) * len(xs), *xs.shape[1:3])
+
+
+def _probe_scores(probe: np.ndarray, val: Validation, xs, spec, post) -> np.ndarray:
+    """Image scores (images, variants) of the synthetic defect variants."""
+    out = np.empty(probe.shape[:2])
+    for m, i in enumerate(val.probe_idx):
+        maps = np.stack([anomaly_map.compute(xs[i], d, spec) * val.shown[i] for d in probe[m]])
+        out[m] = calibrate.image_scores(maps, post)
+    return out
 
 
 def _defect_scores(defects, p: Prepared, model: FeatureModel, spec, post) -> np.ndarray | None:
@@ -203,6 +241,20 @@ def _defect_scores(defects, p: Prepared, model: FeatureModel, spec, post) -> np.
         x = preprocess(frame, p.pre)
         maps.append(anomaly_map.compute(x, model.infer(x), spec) * shown(frame.shape, p.pre))
     return calibrate.image_scores(np.stack(maps), post)
+
+
+def _camera_line(p: Prepared, opts: FitOptions) -> str:
+    kinds = sorted({path.suffix.lower().lstrip(".") for path in p.ds.train})
+    if opts.camera == "jpeg":
+        return (
+            "camera: jpeg (a compressing stream): the head learns a JPEG copy of every good "
+            "image and the thresholds allow for them"
+        )
+    return (
+        f"camera: as the training images ({', '.join(kinds)} files); if the line's camera "
+        "compresses frames the training images did not go through (MJPEG, RTSP), fit with "
+        "--camera jpeg"
+    )
 
 
 def _predicted_vs_counted(rates: dict, results: list[evaluate.Result]) -> str:
@@ -230,7 +282,7 @@ def _head_spec(model: FeatureModel, net: Backbone) -> tuple[Head, str]:
     if isinstance(head, GaussianHead):
         dims = head.projection.shape[1]
         return Head(kind="gaussian", grid=net.grid, channels=net.channels, dims=dims), (
-            GAUSSIAN.format(dims=dims)
+            GAUSSIAN.format(dims=dims, hood=_hood(net))
         )
     spec = Head(
         kind="autoencoder",
@@ -239,7 +291,12 @@ def _head_spec(model: FeatureModel, net: Backbone) -> tuple[Head, str]:
         channels=net.channels,
         dims=feature_ae.BOTTLENECK,
     )
-    return spec, AUTOENCODER.format(dims=feature_ae.BOTTLENECK)
+    return spec, AUTOENCODER.format(dims=feature_ae.BOTTLENECK, hood=_hood(net))
+
+
+def _hood(net: Backbone) -> str:
+    k = net.neighbourhood
+    return f", each cell averaged over its {k}x{k} neighbourhood" if k > 1 else ""
 
 
 def _manifest(p, opts, net, cut, model, stages, calibration, metrics, st, good_scores) -> Manifest:
@@ -256,6 +313,7 @@ def _manifest(p, opts, net, cut, model, stages, calibration, metrics, st, good_s
                 layers=backbone.LAYERS,
                 outputs=net.outputs,
             ),
+            neighbourhood=net.neighbourhood,
             head=head,
         ),
         **manifest_fields(p, stages, calibration, metrics, st, good_scores),

@@ -43,3 +43,77 @@ def folds(n: int, k: int, seed: int) -> list[np.ndarray]:
     """Indices 0..n-1 shuffled and cut into k folds (fewer when n < k)."""
     order = np.random.default_rng(seed).permutation(n)
     return [f for f in np.array_split(order, min(k, n)) if len(f)]
+
+
+def ridge(centred: np.ndarray, n: int) -> float:
+    """The ridge `fit` adds, from (L, N, D) centred projected features."""
+    var = np.einsum("lnd,lnd->", centred, centred) / (centred.shape[0] * centred.shape[2])
+    return RIDGE * float(var) / max(n - 1, 1)
+
+
+def left_out_distances(
+    features: np.ndarray,
+    proj: np.ndarray,
+    queries: np.ndarray | None = None,
+    query_groups: np.ndarray | None = None,
+    chunk: int = 64,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Every good image scored by the Gaussian fitted on all the others, exactly, in one pass.
+
+    `features` is (G, k, H, W, C): G groups of k images that leave together (an image and its
+    camera copy). For each group the head fitted without it differs from the head on all
+    images by a rank-k change of each cell's covariance and a shift of its mean, so its
+    distances follow from the full fit by the Woodbury identity instead of G refits: a fold
+    size of one image, which is what the shipped head (fitted on every image) faces on a new
+    part. `queries` (M, Q, H, W, C) are scored by the head without group `query_groups[m]`
+    (synthetic defects pasted on that group's image). The ridge is the full fit's.
+    Returns (G, k, H, W) and (M, Q, H, W) Mahalanobis distances.
+    """
+    g, k, h, w, _ = features.shape
+    n = g * k
+    if g < 2 or n - k < 2:
+        raise ValueError("leaving a group out needs at least 3 images in the others")
+    cells = h * w
+    y = (features.reshape(n, cells, -1) @ proj).astype(np.float64).transpose(1, 0, 2)  # (L, n, D)
+    mean = y.mean(1, keepdims=True)
+    e_all = y - mean
+    r = ridge(e_all, n)
+    own = np.empty((g, k, cells))
+    out_q = None
+    if queries is not None:
+        q_all = (queries.reshape(*queries.shape[:2], cells, -1) @ proj).astype(np.float64)
+        out_q = np.empty((*queries.shape[:2], cells))
+    m_inv = (n - k - 1) * (np.eye(k) - 1.0 / n)  # M'^-1 for k points leaving together
+    for lo in range(0, cells, chunk):
+        sl = slice(lo, min(lo + chunk, cells))
+        e = e_all[sl]  # (l, n, D)
+        scatter = np.matmul(e.transpose(0, 2, 1), e)
+        a = scatter / (n - k - 1) + r * np.eye(e.shape[-1])
+        a_inv = np.linalg.inv(a)  # (l, D, D)
+        u = e.reshape(e.shape[0], g, k, -1)  # (l, G, k, D)
+        z = np.einsum("lgkd,lde->lgke", u, a_inv)
+        gram = np.einsum("lgad,lgbd->lgab", u, z)  # U A^-1 U^T
+        kinv = np.linalg.inv(m_inv - gram)  # (l, G, k, k)
+        delta = u.sum(2) / (n - k)  # the mean's shift when the group leaves: (l, G, D)
+        z_delta = z.sum(2) / (n - k)
+        res = u + delta[:, :, None]  # residuals of the group's own images
+        a_res = z + z_delta[:, :, None]
+        own[:, :, sl] = _woodbury(res, a_res, u, kinv).transpose(1, 2, 0)
+        if queries is not None:
+            qg = np.asarray(query_groups)
+            eq = q_all[:, :, sl].transpose(2, 0, 1, 3) - mean[sl][:, None]  # (l, M, Q, D)
+            res_q = eq + delta[:, qg][:, :, None]
+            a_res_q = np.einsum("lmqd,lde->lmqe", res_q, a_inv)
+            d = _woodbury(res_q, a_res_q, u[:, qg], kinv[:, qg])
+            out_q[:, :, sl] = d.transpose(1, 2, 0)
+    dist = np.sqrt(np.maximum(own, 0)).reshape(g, k, h, w).astype(np.float32)
+    if out_q is None:
+        return dist, None
+    return dist, np.sqrt(np.maximum(out_q, 0)).reshape(*out_q.shape[:2], h, w).astype(np.float32)
+
+
+def _woodbury(res, a_res, u, kinv) -> np.ndarray:
+    """Squared distances r^T C'^-1 r, C'^-1 = A^-1 + A^-1 U^T K^-1 U A^-1 (leading axes l, g)."""
+    base = np.einsum("lgqd,lgqd->lgq", res, a_res)
+    wv = np.einsum("lgbd,lgqd->lgqb", u, a_res)  # U A^-1 r
+    return base + np.einsum("lgqa,lgab,lgqb->lgq", wv, kinv, wv)

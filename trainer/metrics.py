@@ -108,6 +108,24 @@ def pro_auc(
     return float(np.trapezoid(y, x) / max_fpr)
 
 
+HELD_BACK = (0.01, 0.05, 0.10)
+
+
+def caught_at_held_back(labels: np.ndarray, scores: np.ndarray) -> dict[str, float] | None:
+    """The share of defective parts caught when only 1%, 5% or 10% of good parts are held
+    back: what a line lives with, where AUROC averages over every operating point."""
+    labels = np.asarray(labels, bool)
+    scores = np.asarray(scores, np.float64)
+    if labels.all() or not labels.any():
+        return None
+    good, bad = scores[~labels], scores[labels]
+    out = {}
+    for share in HELD_BACK:
+        t = float(np.quantile(good, 1 - share, method="inverted_cdf"))
+        out[f"{share:.0%}"] = float(np.mean(bad > t))
+    return out
+
+
 def cpk_upper(good_scores: np.ndarray, upper_limit: float) -> dict | None:
     """One-sided Cpk of good parts' scores against the fail threshold: (USL - mean) / (3 sigma).
 

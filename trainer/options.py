@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from lineside.deploy.manifest import GEOMETRIES, HEAD_KINDS, MAP_KINDS, SCORE_NAMES
 
 AUTO = "auto"
+CAMERAS = ("as_trained", "jpeg")
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,13 @@ class FitOptions(_Frozen):
     geometry: Literal[(AUTO, *GEOMETRIES)] = AUTO
     # features model: auto fits both heads and keeps the one that validates better.
     head: Literal[(AUTO, *HEAD_KINDS)] = AUTO
+    # features model: each cell's features averaged over this square of cells (1 = off).
+    neighbourhood: int = Field(3, ge=1, le=7)
+    # How the line's camera delivers frames. as_trained: through the same image path as the
+    # training images. jpeg: a compressing stream (MJPEG, RTSP) that the training images did not
+    # go through, so the head also learns a JPEG copy of each good image and the thresholds
+    # allow for it; elsewhere those copies would only widen the good tail and pass defects.
+    camera: Literal[CAMERAS] = "as_trained"
     epochs: int = Field(60, ge=1, le=100_000)
     batch_size: int = Field(16, ge=1, le=65_536)
     val_fraction: float = Field(0.2, ge=0, lt=1)
@@ -143,6 +151,8 @@ class FitOptions(_Frozen):
             raise ValueError(
                 f"image_size {self.image_size} is not a multiple of {step} (model '{self.model}')"
             )
+        if self.neighbourhood % 2 == 0:
+            raise ValueError(f"neighbourhood must be odd, got {self.neighbourhood}")
         if self.blur_ksize and self.blur_ksize % 2 == 0:
             raise ValueError(f"blur_ksize must be odd or 0, got {self.blur_ksize}")
         if self.crop is not None and (min(self.crop[:2]) < 0 or min(self.crop[2:]) < 1):

@@ -1,4 +1,5 @@
-"""Backbone outputs to one feature grid: every map brought to the finest grid and concatenated."""
+"""Backbone outputs to one feature grid: every map brought to the finest grid and concatenated,
+then each cell's features averaged over its neighbourhood."""
 
 from __future__ import annotations
 
@@ -22,4 +23,17 @@ def assemble(maps: list[np.ndarray]) -> np.ndarray:
 def _resize(m: np.ndarray, w: int, h: int) -> np.ndarray:
     # OpenCV resizes at most 512 channels at once; backbone maps have fewer.
     out = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
+    return out if out.ndim == 3 else out[:, :, None]
+
+
+def aggregate(features: np.ndarray, size: int) -> np.ndarray:
+    """(H, W, C) features -> each cell the mean over the `size` x `size` cells around it.
+
+    PatchCore's "locally aware" patch features: a defect a little off a cell's centre still
+    moves that cell, and single-cell texture noise is averaged down. Borders are mirrored, so
+    the grid keeps its shape. `size` 1 returns the features unchanged.
+    """
+    if size <= 1:
+        return features
+    out = cv2.blur(features, (size, size), borderType=cv2.BORDER_REFLECT_101)
     return out if out.ndim == 3 else out[:, :, None]
