@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from lineside.daemon.core.features import aggregate, assemble
-from lineside.daemon.core.heads import AutoencoderHead, GaussianHead, HeadError
+from lineside.daemon.core.heads import AutoencoderHead, GaussianHead, HeadError, MemoryBankHead
 from lineside.deploy.bundle import Bundle, sha256_hex
 from lineside.deploy.bundle import read as read_bundle
 from lineside.deploy.manifest import Features, Manifest, TensorSpec
 
 log = logging.getLogger(__name__)
+Head = GaussianHead | MemoryBankHead | AutoencoderHead
 
 # In order of preference; TensorFlow last because the edge install does not have it.
 _RUNTIMES = (
@@ -152,7 +153,7 @@ class Backbone:
 class FeatureModel:
     """The backbone and a head: float image in [0,1] -> distance per feature-grid cell."""
 
-    def __init__(self, backbone: Backbone, head: GaussianHead | AutoencoderHead) -> None:
+    def __init__(self, backbone: Backbone, head: Head) -> None:
         self.backbone, self.head = backbone, head
         self.runtime, self.threads = backbone.runtime, backbone.threads
         self.input = backbone.input
@@ -193,7 +194,7 @@ def _arrays(data: bytes) -> dict[str, np.ndarray]:
         raise ModelError(f"head does not load: {exc}") from None
 
 
-def read_head(bundle: Bundle, num_threads: int | None = None) -> GaussianHead | AutoencoderHead:
+def read_head(bundle: Bundle, num_threads: int | None = None) -> Head:
     """The bundle's head, its arrays (and network) checked against each other."""
     spec = bundle.manifest.features.head
     for name in (spec.file, spec.network):
@@ -203,6 +204,13 @@ def read_head(bundle: Bundle, num_threads: int | None = None) -> GaussianHead | 
     try:
         if spec.kind == "gaussian":
             return GaussianHead.from_arrays(arrays)
+        if spec.kind == "memory_bank":
+            head = MemoryBankHead.from_arrays(arrays, spec.grid)
+            if len(head.bank) != spec.dims:
+                raise ModelError(
+                    f"memory bank holds {len(head.bank)} patches, the manifest says {spec.dims}"
+                )
+            return head
         net = Model(bundle.files[spec.network], num_threads=num_threads)
         shape = (1, *spec.grid, spec.channels)
         if net.input.shape != shape or net.output.shape != shape:

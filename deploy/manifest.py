@@ -12,7 +12,7 @@ READABLE_SCHEMAS = (1, 2)  # 1: pixel autoencoders only; 2 adds the feature fami
 MAP_KINDS = ("squared_error", "ssim", "blend")
 # The feature family's map: the head's distance per feature-grid cell, upsampled to the input.
 FEATURE_MAP = "feature_distance"
-HEAD_KINDS = ("gaussian", "autoencoder")
+HEAD_KINDS = ("gaussian", "memory_bank", "autoencoder")
 SCORE_NAMES = ("anomalous_fraction", "map_max", "top_k_mean")
 
 
@@ -135,12 +135,16 @@ class Head(_Frozen):
     )
     grid: tuple[int, int] = Field(description="feature grid (rows, columns)")
     channels: int = Field(ge=1, description="backbone features per cell, concatenated")
-    dims: int = Field(ge=1, description="Gaussian: after projection; autoencoder: bottleneck")
+    dims: int = Field(
+        ge=1,
+        description="Gaussian: values after projection; memory bank: patches in the bank; "
+        "autoencoder: bottleneck",
+    )
 
     @model_validator(mode="after")
     def _network_for_autoencoder(self) -> Head:
         if (self.kind == "autoencoder") != (self.network is not None):
-            raise ValueError("an autoencoder head names its network; a Gaussian head has none")
+            raise ValueError("an autoencoder head names its network; other heads have none")
         return self
 
 

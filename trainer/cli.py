@@ -17,6 +17,7 @@ from lineside.trainer.options import (
     CAMERAS,
     DEFAULT,
     FAMILY_DEFAULTS,
+    FEATURE_SIZES,
     MODELS,
     FitOptions,
     Targets,
@@ -106,12 +107,14 @@ def _parser() -> argparse.ArgumentParser:
         help="lineside models: train on good images with synthetic defects pasted in, against "
         "the clean image (default: off; see docs/quality.md for when it helps)",
     )
-    fam = {k: f"{v['image_size']} px, {v['color']}" for k, v in FAMILY_DEFAULTS.items()}
+    pixel = FAMILY_DEFAULTS["pixel"]
     f.add_argument(
         "--image-size",
         type=int,
-        help=f"model input width and height (default: features {fam['features']}, "
-        f"pixel autoencoders {fam['pixel']})",
+        help="model input width and height (default: features "
+        f"{' or '.join(map(str, FEATURE_SIZES))} px, the larger tried when the frames are at "
+        f"least that large and kept when validation says so, rgb; pixel autoencoders "
+        f"{pixel['image_size']} px, {pixel['color']})",
     )
     f.add_argument("--color", choices=["gray", "rgb"], help="default: by model, see above")
     f.add_argument(
@@ -125,9 +128,11 @@ def _parser() -> argparse.ArgumentParser:
         "--head",
         choices=[AUTO, *HEAD_KINDS],
         default=AUTO,
-        help="features model: gaussian (a Gaussian per feature-grid cell) or autoencoder (an int8 "
-        "autoencoder reconstructing the features); auto: both are fitted and the one that finds "
-        "faint synthetic defects better on validation is kept",
+        help="features model: gaussian (a Gaussian per feature-grid cell), memory_bank (distance "
+        "to the nearest of a coreset of good patches) or autoencoder (an int8 autoencoder "
+        "reconstructing the features); auto: gaussian and memory_bank are both fitted and "
+        "calibrated, and the one that passes fewer synthetic defects at its own thresholds is "
+        "kept",
     )
     f.add_argument(
         "--neighbourhood",

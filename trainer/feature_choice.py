@@ -1,5 +1,5 @@
-"""What the feature fit chooses on validation: the input geometry, the head, and the map's
-smoothing and score.
+"""What the feature fit validates on: the input candidates, the validation images and their
+features, and each head's map smoothing and score.
 
 Validation is the held-out good images against the same images with one synthetic defect each
 (thin scratches and cracks, pits, missing features and stains at three sizes, on the part only);
@@ -13,18 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lineside.daemon.core.heads import AutoencoderHead
 from lineside.daemon.core.preprocess import preprocess, shown
 from lineside.daemon.runtime import Backbone
 from lineside.deploy.manifest import FEATURE_MAP
-from lineside.trainer import augment, calibrate, defects, feature_ae, gaussian
-from lineside.trainer.fitting import Prepared, squarish, with_geometry
-from lineside.trainer.options import AUTO, FitOptions
+from lineside.trainer import augment, calibrate, defects
+from lineside.trainer.fitting import Prepared, squarish
+from lineside.trainer.options import AUTO, FEATURE_SIZES, FitOptions
 
 SMOOTHING = (0.0, 2.0, 4.0, 8.0)
 SCORES = ("map_max", "top_k_mean")
-# Validation merit the autoencoder head must gain over the Gaussian to replace it.
-AUTOENCODER_MARGIN = 0.01
 
 
 # Held-out images that every synthetic defect variant is painted on, to predict escapes.
@@ -89,62 +86,18 @@ def validation(p: Prepared, opts: FitOptions, net: Backbone, say) -> Validation:
     )
 
 
-def choose_geometry(p: Prepared, opts: FitOptions, net: Backbone, say):
-    """Squash, or letterbox when the frames are not square and validation says so (judged with
-    the Gaussian head, fitted on the training split)."""
-    if opts.geometry != AUTO:
-        tried = (opts.geometry,)
+def inputs(p: Prepared, opts: FitOptions) -> list[tuple[str, int]]:
+    """The (geometry, input size) candidates: squash, and letterbox for frames that are not
+    square; 224 px, and 320 px too for frames at least that large (never upscaled into it)."""
+    geometries = (opts.geometry,) if opts.geometry != AUTO else ("squash", "letterbox")
+    if opts.geometry == AUTO and squarish(p.frames):
+        geometries = ("squash",)
+    if opts.image_size is not None:
+        sizes: tuple[int, ...] = (opts.image_size,)
     else:
-        tried = ("squash",) if squarish(p.frames) else ("squash", "letterbox")
-    best, merits = None, {}
-    for geometry in tried:
-        q = with_geometry(p, geometry)
-        val = validation(q, opts, net, say)
-        head = gaussian.fit(val.train_feats, gaussian.projection(val.train_feats))
-        choice, table = choose_map(opts, val, head, f"{geometry}, Gaussian head", say)
-        merits[geometry] = choice.merit
-        if best is None or choice.merit > best[2].merit + 1e-9:
-            best = (q, val, choice, table)
-    assert best is not None
-    if len(tried) > 1:
-        say(
-            "geometry: "
-            + ", ".join(f"{g} merit {m:.3f}" for g, m in merits.items())
-            + f"; chosen {best[0].pre.geometry}"
-        )
-    return (*best, merits)
-
-
-@dataclass(frozen=True)
-class HeadChoice:
-    kind: str
-    choice: calibrate.Choice
-    table: list[dict]
-    merits: dict[str, float]
-    autoencoder: tuple[AutoencoderHead, bytes] | None  # trained on the training split
-
-
-def choose_head(opts: FitOptions, val: Validation, choice, table, say) -> HeadChoice:
-    """The Gaussian head, or the feature autoencoder when it validates clearly better.
-
-    The Gaussian's thresholds are cross-validated over every good image and the autoencoder's
-    come from the validation split alone, so a tie goes to the Gaussian.
-    """
-    merits = {"gaussian": choice.merit}
-    if opts.head == "gaussian":
-        return HeadChoice("gaussian", choice, table, merits, None)
-    say(f"training the feature autoencoder on {len(val.train_feats)} images (with camera copies)")
-    ae = feature_ae.fit(val.train_feats, opts.seed, say)
-    ae_choice, ae_table = choose_map(opts, val, ae[0], "autoencoder head", say)
-    merits["autoencoder"] = ae_choice.merit
-    if opts.head == "autoencoder" or ae_choice.merit > choice.merit + AUTOENCODER_MARGIN:
-        say(f"head: autoencoder (merit {ae_choice.merit:.3f} against {choice.merit:.3f})")
-        return HeadChoice("autoencoder", ae_choice, ae_table, merits, ae)
-    say(
-        f"head: Gaussian (merit {choice.merit:.3f}; autoencoder {ae_choice.merit:.3f}, kept "
-        f"only when more than {AUTOENCODER_MARGIN} better)"
-    )
-    return HeadChoice("gaussian", choice, table, merits, ae)
+        short = float(np.median([min(f.shape[:2]) for f in p.frames]))
+        sizes = tuple(s for s in FEATURE_SIZES if s == FEATURE_SIZES[0] or short >= s)
+    return [(g, s) for s in sizes for g in geometries]
 
 
 def features_of(

@@ -1,9 +1,11 @@
-"""`fit` for the feature family: the pretrained int8 backbone, cut, and a Gaussian head.
+"""`fit` for the feature family: the pretrained int8 backbone, cut, and a head.
 
-No network is trained, so nothing here needs TensorFlow's training loop: the good images'
-features are read once, and the head is fitted in seconds. That makes the calibration honest:
-thresholds come from cross-validated scores (each good image scored by a head that never saw
-it), and the head shipped is then fitted on every good image.
+No network is trained for the default heads (a Gaussian per cell, a memory bank of good
+patches), so nothing here needs TensorFlow's training loop: the good images' features are read
+once and each head is fitted in seconds. That makes the calibration honest: thresholds come from
+scores of every good image under a head that never saw it (leave-one-out), and the head shipped
+is then fitted on every good image. With `--head auto` each head is calibrated that way and the
+one that would pass fewest synthetic defects at its own thresholds is kept.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from lineside.daemon.core import anomaly_map
-from lineside.daemon.core.heads import GaussianHead
+from lineside.daemon.core.heads import GaussianHead, MemoryBankHead
 from lineside.daemon.core.preprocess import preprocess, shown
 from lineside.daemon.runtime import Backbone, FeatureModel
 from lineside.deploy import bundle as bundles
@@ -38,15 +40,11 @@ from lineside.trainer import (
     escapes,
     evaluate,
     feature_ae,
-    gaussian,
+    feature_choice,
+    feature_heads,
 )
-from lineside.trainer.feature_choice import (
-    HeadChoice,
-    Validation,
-    choose_geometry,
-    choose_head,
-    distances,
-)
+from lineside.trainer.calibrate import Choice
+from lineside.trainer.feature_choice import Validation, choose_map
 from lineside.trainer.fitting import (
     FitResult,
     Prepared,
@@ -56,6 +54,7 @@ from lineside.trainer.fitting import (
     prepare,
     selftest_images,
     split_record,
+    with_input,
     write_bundle,
 )
 from lineside.trainer.options import FitOptions
@@ -65,6 +64,10 @@ _BACKBONE = (
     "expanded_conv_5 and _12 on one grid{hood}"
 )
 GAUSSIAN = _BACKBONE + ", PCA to {dims} values, a Gaussian per grid cell (Mahalanobis distance)"
+MEMORY_BANK = (
+    _BACKBONE + ", a memory bank of {dims} good patches (greedy coreset); map = distance to the "
+    "nearest"
+)
 AUTOENCODER = (
     _BACKBONE + ", standardized, reconstructed by an int8 convolutional autoencoder "
     "({dims}-channel bottleneck at half the grid); map = squared error per cell"
@@ -88,21 +91,9 @@ def fit(
         say(line)
     say(_camera_line(p, opts))
     cut = backbone.cut(backbone.original())
-    net = Backbone(cut, p.pre.size, num_threads=opts.threads, neighbourhood=opts.neighbourhood)
-    say(
-        f"backbone: MobileNetV2 int8 cut to {len(backbone.LAYERS)} feature maps "
-        f"({len(cut) / 1024:.0f} KiB), grid {net.grid[0]}x{net.grid[1]}, "
-        f"{net.channels} features per cell"
-        + (
-            f", each averaged over its {opts.neighbourhood}x{opts.neighbourhood} neighbourhood"
-            if opts.neighbourhood > 1
-            else ""
-        )
-    )
-    p, val, choice, table, geometries = choose_geometry(p, opts, net, say)
-    picked = choose_head(opts, val, choice, table, say)
-    choice, table = picked.choice, picked.table
-    cal = calibrated(p, opts, net, val, picked, defects, say)
+    p, net, val, gauss, inputs = _choose_input(p, opts, cut, defects, say)
+    cal, heads = _choose_head(p, opts, net, val, gauss, defects, say)
+    choice, table = cal.choice, cal.table
     model, post, thresholds, rule = cal.model, cal.post, cal.thresholds, cal.rule
     rates = rule["good_validation"]
     say(
@@ -122,8 +113,8 @@ def fit(
             "same images with one synthetic defect each (scratches, cracks, pits, missing "
             "features, stains at three sizes); merit = mean of image AUROC and pixel AUROC",
             "candidates": table,
-            "geometries": geometries,
-            "heads": picked.merits,
+            "inputs": inputs,
+            "heads": heads,
         },
         "thresholds": {**rule, "scores": cal.scores_from},
         "camera": opts.camera,
@@ -153,75 +144,107 @@ def fit(
 
 @dataclass(frozen=True)
 class Calibrated:
+    kind: str
+    choice: Choice
+    table: list[dict]
     model: FeatureModel
     network: bytes | None  # the autoencoder head's int8 network
     post: Postprocess
     thresholds: Thresholds
     rule: dict
     scores_from: str
-    good_scores: np.ndarray  # left-out (Gaussian) or validation (autoencoder) scores
+    good_scores: np.ndarray  # left-out (Gaussian, bank) or validation (autoencoder) scores
+
+    @property
+    def caught(self) -> float:
+        """Share of the synthetic defect variants sent to review or worse."""
+        return 1 - self.rule["synthetic_defects"]["passed"]
 
 
-def calibrated(p, opts, net, val: Validation, picked: HeadChoice, defects, say) -> Calibrated:
-    """The head shipped and the thresholds, from scores of good images the head never saw.
-
-    Gaussian: every good image (with its camera copy, when the camera compresses) scored by the
-    head fitted on all the others, exactly (leave one out, by the Woodbury identity), then the
-    head fitted on all of them. Autoencoder: trained on the training split, thresholds from the
-    validation split (training it once per image would cost hours).
-    """
-    choice = picked.choice
-    if picked.kind == "gaussian":
-        groups = _groups(val)
-        proj = gaussian.projection(groups.reshape(-1, *groups.shape[2:]))
-        own, probe = gaussian.left_out_distances(
-            groups, proj, val.probe_feats, val.probe_idx
-        )
-        maps = _maps(own, val, p.xs, choice.spec)
-        head = gaussian.fit(groups.reshape(-1, *groups.shape[2:]), proj)
+def _choose_input(p: Prepared, opts: FitOptions, cut: bytes, defects, say):
+    """Every (geometry, size) candidate judged with the Gaussian head, fitted and calibrated as
+    it would ship; kept: the one that catches most synthetic defects at its thresholds."""
+    best, table = None, {}
+    for geometry, size in feature_choice.inputs(p, opts):
+        q = with_input(p, geometry, size)
+        net = Backbone(cut, q.pre.size, num_threads=opts.threads, neighbourhood=opts.neighbourhood)
         say(
-            f"Gaussian head fitted on all {len(val.all_feats)} good images"
-            + (" and their camera copies" if groups.shape[1] > 1 else "")
+            f"input {size}x{size} {geometry}: backbone grid {net.grid[0]}x{net.grid[1]}, "
+            f"{net.channels} features per cell" + _hood(net)
         )
-        network = None
-        scores_from = "leave-one-out: each good image scored by the head fitted on all others" + (
-            " (an image and its camera copy left out together)" if groups.shape[1] > 1 else ""
+        val = feature_choice.validation(q, opts, net, say)
+        trial = feature_heads.trial("gaussian", val, opts, say)
+        chosen = choose_map(opts, val, trial, f"{size} px {geometry}, Gaussian head", say)
+        cal = calibrated(q, opts, net, val, "gaussian", trial, chosen, defects, say)
+        table[f"{geometry} {size}"] = {"caught": cal.caught, "merit": cal.choice.merit}
+        say(f"{size} px {geometry}: the Gaussian catches {cal.caught:.1%} of synthetic defects")
+        if best is None or (round(cal.caught, 3), cal.choice.merit) > (
+            round(best[3].caught, 3),
+            best[3].choice.merit,
+        ):
+            best = (q, net, val, cal)  # the others' features are let go here
+    assert best is not None
+    if len(table) > 1:
+        say(f"input: {best[0].pre.size[0]} px {best[0].pre.geometry}")
+    return (*best, table)
+
+
+def _choose_head(p, opts, net, val: Validation, gauss: Calibrated, defects, say):
+    """Every candidate head fitted, its map chosen and its thresholds calibrated the same way;
+    kept: the one that catches most synthetic defects at its own thresholds (then merit)."""
+    done = []
+    for kind in feature_heads.kinds(opts):
+        if kind == "gaussian":
+            done.append(gauss)
+            continue
+        tried = feature_heads.trial(kind, val, opts, say)
+        head = tried[0] if isinstance(tried, tuple) else tried
+        chosen = choose_map(opts, val, head, f"{kind} head", say)
+        cal = calibrated(p, opts, net, val, kind, tried, chosen, defects, say)
+        say(
+            f"{kind} head at its calibrated thresholds: catches {cal.caught:.1%} of the "
+            f"synthetic defects, validation merit {cal.choice.merit:.3f}"
         )
-    else:
-        head, network = picked.autoencoder
-        maps = calibrate.maps_of(val.good_x, distances(head, val.good_feats), choice.spec)
-        maps *= val.shown[val.val_idx]
-        probe = np.stack([distances(head, f) for f in val.probe_feats])
-        scores_from = "the validation split, held out from the autoencoder's training"
+        done.append(cal)
+    best = max(done, key=lambda c: (round(c.caught, 3), c.choice.merit))
+    if len(done) > 1:
+        say(f"head: {best.kind}")
+    return best, {c.kind: {"caught": c.caught, "merit": c.choice.merit} for c in done}
+
+
+def calibrated(p, opts, net, val: Validation, kind, tried, chosen, defects, say) -> Calibrated:
+    """The head shipped and the thresholds, from scores of good images the head never saw."""
+    choice, table = chosen
+    out = feature_heads.left_out(kind, val, opts, tried, say)
+    maps = np.stack(
+        [
+            anomaly_map.compute(p.xs[i], d, choice.spec) * val.shown[i]
+            for i, d in zip(out.image_of, out.good, strict=True)
+        ]
+    )
     post = Postprocess(
         pixel_threshold=calibrate.pixel_threshold(maps, opts.pixel_quantile),
         min_cluster_px=opts.min_cluster_px,
         score=choice.score,
     )
-    model = FeatureModel(net, head)
+    model = FeatureModel(net, out.head)
     good_scores = calibrate.image_scores(maps, post)
     defect_scores = _defect_scores(defects, p, model, choice.spec, post)
     thresholds, rule = calibrate.image_thresholds(good_scores, opts.targets, defect_scores)
-    probe_scores = _probe_scores(probe, val, p.xs, choice.spec, post)
+    probe_scores = _probe_scores(out.probe, val, p.xs, choice.spec, post)
     rule["synthetic_defects"] = escapes.tally(probe_scores, thresholds)
-    return Calibrated(model, network, post, thresholds, rule, scores_from, good_scores)
-
-
-def _groups(val: Validation) -> np.ndarray:
-    """(N, k, h, w, C): every good image's features, with its camera copy's when there is one."""
-    if val.copy_feats is None:
-        return val.all_feats[:, None]
-    return np.stack([val.all_feats, val.copy_feats], axis=1)
-
-
-def _maps(own: np.ndarray, val: Validation, xs: np.ndarray, spec) -> np.ndarray:
-    """The anomaly maps of left-out distances (N, k, h, w), each masked to the part: (N*k, H, W)."""
-    sources = [xs] if own.shape[1] == 1 else [xs, val.copy_xs]
-    maps = np.empty((len(sources), *xs.shape[:3]), np.float32)
-    for k, images in enumerate(sources):
-        for i in range(len(xs)):
-            maps[k, i] = anomaly_map.compute(images[i], own[i, k], spec) * val.shown[i]
-    return maps.reshape(len(sources) * len(xs), *xs.shape[1:3])
+    return Calibrated(
+        kind,
+        choice,
+        table,
+        model,
+        out.network,
+        post,
+        thresholds,
+        rule,
+        out.scores_from,
+        good_scores,
+    )
 
 
 def _probe_scores(probe: np.ndarray, val: Validation, xs, spec, post) -> np.ndarray:
@@ -284,6 +307,10 @@ def _head_spec(model: FeatureModel, net: Backbone) -> tuple[Head, str]:
         return Head(kind="gaussian", grid=net.grid, channels=net.channels, dims=dims), (
             GAUSSIAN.format(dims=dims, hood=_hood(net))
         )
+    if isinstance(head, MemoryBankHead):
+        rows = len(head.bank)
+        spec = Head(kind="memory_bank", grid=net.grid, channels=net.channels, dims=rows)
+        return spec, MEMORY_BANK.format(dims=rows, hood=_hood(net))
     spec = Head(
         kind="autoencoder",
         network="head.tflite",

@@ -29,7 +29,7 @@ from lineside.deploy.manifest import (
     Thresholds,
 )
 from lineside.trainer import dataset, report
-from lineside.trainer.options import AUTO, FitOptions
+from lineside.trainer.options import AUTO, FEATURE_SIZES, FitOptions
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,10 @@ class Prepared:
 def prepare(data: Path | Sequence[Path], opts: FitOptions) -> Prepared:
     ds = dataset.load_all(data)
     frames = dataset.read_frames(ds.train)
+    size = opts.image_size or FEATURE_SIZES[0]
     pre = Preprocess(
         color=opts.color,
-        size=(opts.image_size, opts.image_size),
+        size=(size, size),
         crop=opts.crop,
         equalize=opts.equalize,
         blur_ksize=opts.blur_ksize,
@@ -75,11 +76,12 @@ def prepare(data: Path | Sequence[Path], opts: FitOptions) -> Prepared:
     return Prepared(ds, frames, pre, xs, train_idx, val_idx)
 
 
-def with_geometry(p: Prepared, geometry: str) -> Prepared:
-    """The same images and split, fitted to the input another way."""
-    if geometry == p.pre.geometry:
+def with_input(p: Prepared, geometry: str, size: int | None = None) -> Prepared:
+    """The same images and split, fitted to the input another way or at another size."""
+    size_wh = (size, size) if size else p.pre.size
+    if geometry == p.pre.geometry and size_wh == p.pre.size:
         return p
-    pre = p.pre.model_copy(update={"geometry": geometry})
+    pre = p.pre.model_copy(update={"geometry": geometry, "size": size_wh})
     xs = np.stack([preprocess(f, pre) for f in p.frames])
     return dataclasses.replace(p, pre=pre, xs=xs)
 

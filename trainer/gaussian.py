@@ -34,7 +34,7 @@ def fit(features: np.ndarray, proj: np.ndarray) -> GaussianHead:
     ridge = RIDGE * float(np.mean(np.diagonal(cov, axis1=1, axis2=2)))
     cov += ridge * np.eye(cov.shape[-1])
     precision = np.linalg.inv(cov).astype(np.float32)
-    # Stored as float16: round-trip now, so what the trainer measures is what the box runs.
+    # Round-trip through the stored arrays now, so what the trainer measures is what the box runs.
     stored = GaussianHead(proj, mean.reshape(h, w, -1).astype(np.float32), precision)
     return GaussianHead.from_arrays(stored.to_arrays())
 
@@ -69,29 +69,35 @@ def left_out_distances(
     (synthetic defects pasted on that group's image). The ridge is the full fit's.
     Returns (G, k, H, W) and (M, Q, H, W) Mahalanobis distances.
     """
-    g, k, h, w, _ = features.shape
+    g, k, h, w, c = features.shape
     n = g * k
     if g < 2 or n - k < 2:
         raise ValueError("leaving a group out needs at least 3 images in the others")
     cells = h * w
-    y = (features.reshape(n, cells, -1) @ proj).astype(np.float64).transpose(1, 0, 2)  # (L, n, D)
-    mean = y.mean(1, keepdims=True)
-    e_all = y - mean
-    r = ridge(e_all, n)
+    flat = features.reshape(n, cells, c)
+
+    def centred(sl: slice) -> tuple[np.ndarray, np.ndarray]:
+        # Projected per chunk of cells: all cells at once would hold (cells, n, D) float64 twice.
+        y = (flat[:, sl] @ proj).astype(np.float64).transpose(1, 0, 2)  # (l, n, D)
+        mean = y.mean(1, keepdims=True)
+        return y - mean, mean
+
+    chunks = [slice(lo, min(lo + chunk, cells)) for lo in range(0, cells, chunk)]
+    total = sum(float(np.einsum("lnd,lnd->", e, e)) for e in (centred(sl)[0] for sl in chunks))
+    r = RIDGE * total / (cells * proj.shape[1]) / max(n - 1, 1)
     own = np.empty((g, k, cells))
     out_q = None
     if queries is not None:
-        q_all = (queries.reshape(*queries.shape[:2], cells, -1) @ proj).astype(np.float64)
         out_q = np.empty((*queries.shape[:2], cells))
+        q_flat = queries.reshape(*queries.shape[:2], cells, c)
     m_inv = (n - k - 1) * (np.eye(k) - 1.0 / n)  # M'^-1 for k points leaving together
-    for lo in range(0, cells, chunk):
-        sl = slice(lo, min(lo + chunk, cells))
-        e = e_all[sl]  # (l, n, D)
+    for sl in chunks:
+        e, mean = centred(sl)  # (l, n, D), (l, 1, D)
         scatter = np.matmul(e.transpose(0, 2, 1), e)
         a = scatter / (n - k - 1) + r * np.eye(e.shape[-1])
         a_inv = np.linalg.inv(a)  # (l, D, D)
         u = e.reshape(e.shape[0], g, k, -1)  # (l, G, k, D)
-        z = np.einsum("lgkd,lde->lgke", u, a_inv)
+        z = np.matmul(e, a_inv).reshape(u.shape)  # batched matmul: BLAS, unlike einsum
         gram = np.einsum("lgad,lgbd->lgab", u, z)  # U A^-1 U^T
         kinv = np.linalg.inv(m_inv - gram)  # (l, G, k, k)
         delta = u.sum(2) / (n - k)  # the mean's shift when the group leaves: (l, G, D)
@@ -101,9 +107,11 @@ def left_out_distances(
         own[:, :, sl] = _woodbury(res, a_res, u, kinv).transpose(1, 2, 0)
         if queries is not None:
             qg = np.asarray(query_groups)
-            eq = q_all[:, :, sl].transpose(2, 0, 1, 3) - mean[sl][:, None]  # (l, M, Q, D)
+            yq = (q_flat[:, :, sl] @ proj).astype(np.float64).transpose(2, 0, 1, 3)
+            eq = yq - mean[:, None]  # (l, M, Q, D)
             res_q = eq + delta[:, qg][:, :, None]
-            a_res_q = np.einsum("lmqd,lde->lmqe", res_q, a_inv)
+            flat_q = res_q.reshape(res_q.shape[0], -1, res_q.shape[-1])
+            a_res_q = np.matmul(flat_q, a_inv).reshape(res_q.shape)
             d = _woodbury(res_q, a_res_q, u[:, qg], kinv[:, qg])
             out_q[:, :, sl] = d.transpose(1, 2, 0)
     dist = np.sqrt(np.maximum(own, 0)).reshape(g, k, h, w).astype(np.float32)

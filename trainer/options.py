@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from lineside.deploy.manifest import GEOMETRIES, HEAD_KINDS, MAP_KINDS, SCORE_NAMES
 
 AUTO = "auto"
+# Input sizes the features model tries: its backbone's own 224 px, and a finer 40x40 grid.
+FEATURE_SIZES = (224, 320)
 CAMERAS = ("as_trained", "jpeg")
 
 
@@ -52,8 +54,9 @@ MODELS = (FEATURES, *ARCHITECTURES)
 DEFAULT = FEATURES
 # Per family: input size, colour and histogram equalization when the user does not say.
 # The backbone was trained on plain ImageNet colour photos at 224 px.
+# The features model's input size is chosen on validation among FEATURE_SIZES (None: auto).
 FAMILY_DEFAULTS = {
-    FEATURES: {"image_size": 224, "color": "rgb", "equalize": False},
+    FEATURES: {"image_size": None, "color": "rgb", "equalize": False},
     "pixel": {"image_size": 128, "color": "gray", "equalize": True},
 }
 
@@ -91,7 +94,7 @@ class Targets(_Frozen):
 class FitOptions(_Frozen):
     model: Literal[MODELS] = DEFAULT
     # None: the model family's default (FAMILY_DEFAULTS), filled in before validation.
-    image_size: int = Field(None, ge=8, le=2048)
+    image_size: int | None = Field(None, ge=8, le=2048)
     color: Literal["gray", "rgb"] = None
     equalize: bool = None
     blur_ksize: int = Field(0, ge=0, le=63, description="Gaussian kernel, odd; 0 = off")
@@ -147,7 +150,9 @@ class FitOptions(_Frozen):
                 "its head's distance"
             )
         step = downsampling(self.model)
-        if self.image_size % step:
+        if self.image_size is None and family(self.model) != FEATURES:
+            raise ValueError(f"model '{self.model}' needs an image size")
+        if self.image_size is not None and self.image_size % step:
             raise ValueError(
                 f"image_size {self.image_size} is not a multiple of {step} (model '{self.model}')"
             )

@@ -81,10 +81,21 @@ def render(manifest: Manifest, metrics: dict, results: list[Result]) -> str:
     return "\n".join(parts)
 
 
+def _dataset(summary: dict) -> str:
+    """'mvtec-bottle: 209 good images to train on; test: 20 good, 63 defective (3 kinds)'."""
+    test = summary.get("test") or {}
+    good = test.get("good", 0)
+    bad = {k: v for k, v in test.items() if k != "good"}
+    line = f"{summary.get('name', '-')}: {summary.get('train_good', 0)} good images to train on"
+    if test:
+        line += f"; test: {good} good, {sum(bad.values())} defective ({len(bad)} kinds)"
+    return line
+
+
 def _sources(summary: dict) -> str:
     """Where the good training images came from: '150 from flange, 12 from line-cell-1'."""
     sources = summary.get("sources") or []
-    return ", ".join(f"{s['train_good']} from {s['folder']}" for s in sources) or "-"
+    return ", ".join(f"{s['train_good']} from {Path(s['folder']).name}" for s in sources) or "-"
 
 
 def _head(mf: Manifest) -> str:
@@ -92,7 +103,7 @@ def _head(mf: Manifest) -> str:
     rows = [
         ("model", f"{mf.model.name} {mf.model.version}"),
         ("architecture", mf.model.architecture),
-        ("dataset", json.dumps({k: v for k, v in mf.dataset.items() if k != "sources"})),
+        ("dataset", _dataset(mf.dataset)),
         ("images from", _sources(mf.dataset)),
         ("input", f"{mf.preprocess.size[0]}x{mf.preprocess.size[1]} {mf.preprocess.color}"),
         ("anomaly map", f"{a.kind}, smoothing sigma {a.smooth_sigma:g}"),
@@ -111,6 +122,10 @@ def _head(mf: Manifest) -> str:
         f"<h1>Lineside evaluation: {html.escape(mf.model.name)}</h1>"
         "<p>All numbers: held-out test images, the int8 model, the box's own pipeline.</p>"
         + _table(["", ""], [[k, html.escape(str(v))] for k, v in rows], header=False)
+        + "".join(
+            f"<p style='color:#b00;font-weight:bold'>{html.escape(w)}</p>"
+            for w in mf.calibration.get("warnings", [])
+        )
     )
 
 
@@ -118,7 +133,7 @@ _HEADLINE = [
     ("image AUROC", "image_auroc", False),
     ("average precision", "average_precision", False),
     ("pixel AUROC", "pixel_auroc", False),
-    ("PRO up to 30% FPR", "pro_auc_0.3", False),
+    ("AUPRO (per-region overlap up to 30% FPR)", "pro_auc_0.3", False),
     ("false rejects (good parts failed)", "false_reject_rate", True),
     ("good parts sent to review", "good_to_review_rate", True),
     ("escapes (defective parts passed)", "escape_rate", True),
@@ -129,6 +144,8 @@ _HEADLINE = [
 
 def _headline(mx: dict) -> str:
     rows = [[name, m.text(mx.get(key), pct)] for name, key, pct in _HEADLINE]
+    for share, caught in (mx.get("caught_at_good_held_back") or {}).items():
+        rows.append([f"defects caught with {share} of good parts held back", m.text(caught, True)])
     cpk = mx.get("cpk")
     if cpk:
         rows.append(
@@ -329,9 +346,38 @@ def _calibration(mf: Manifest) -> str:
         out.append(
             _table(["map", "smoothing", "score", "image AUROC", "pixel AUROC", "merit"], rows)
         )
-    for key, title in (("heads", "Head"), ("geometries", "Input geometry")):
-        if selection.get(key):  # the features model: every candidate's best validation merit
-            rows = [[name, m.text(merit)] for name, merit in selection[key].items()]
-            out.append(f"<h3>{title} chosen on validation</h3>")
-            out.append(_table(["candidate", "best merit"], rows))
+    if selection.get("heads"):
+        out.append(
+            "<h3>Head chosen on validation</h3><p>Each head calibrated the same way (good images "
+            "left out in turn); kept: the one that sends most synthetic defects to review or "
+            "worse at its own thresholds.</p>"
+        )
+        rows = [
+            [name, m.text(h["caught"], True), m.text(h["merit"])]
+            for name, h in selection["heads"].items()
+        ]
+        out.append(_table(["candidate", "synthetic defects caught", "best merit"], rows))
+    if selection.get("inputs"):
+        rows = [
+            [name, m.text(h["caught"], True), m.text(h["merit"])]
+            for name, h in selection["inputs"].items()
+        ]
+        out.append("<h3>Input geometry and size chosen on validation (Gaussian head)</h3>")
+        out.append(_table(["candidate", "synthetic defects caught", "best merit"], rows))
+    synthetic = cal.get("thresholds", {}).get("synthetic_defects")
+    if synthetic:
+        out.append(_synthetic(synthetic))
     return "\n".join(out)
+
+
+def _synthetic(tally: dict) -> str:
+    """The share of each synthetic defect kind and size the thresholds would pass."""
+    kinds = tally["kinds"]
+    sizes = list(next(iter(kinds.values())))
+    rows = [[k, *(m.text(v[s]["passed"], True) for s in sizes)] for k, v in kinds.items()]
+    return (
+        "<h3>Synthetic defects the thresholds would pass</h3>"
+        f"<p>Each kind and size painted on {tally['images']} held-out good images, scored by "
+        f"a head that never saw the image: {m.text(tally['passed'], True)} would pass in all.</p>"
+        + _table(["kind", *sizes], rows)
+    )

@@ -2,8 +2,16 @@
 
 The Gaussian head models each cell of the good parts' feature grid as a Gaussian (mean and
 inverse covariance of the projected features) and scores a cell by its Mahalanobis distance.
-The bundle stores it as float16 arrays: the projection, the means and the upper triangle of
-each inverse covariance, read with `allow_pickle=False`.
+The bundle stores the projection and the means as float16, and the upper triangle of each
+inverse covariance as int8 with one float32 scale per cell (symmetric, largest entry = 127):
+half the size of float16, which a finer grid needs to fit a bundle of 10 MB, at no measured
+loss (mvtec-screw at 320 px: image AUROC 0.953 against 0.952). Bundles written with float16
+triangles (`precision_upper`) still read. All read with `allow_pickle=False`.
+
+The memory-bank head keeps a coreset of the good parts' patch features (PatchCore's greedy
+coreset) and scores a cell by the distance to its nearest neighbour in the bank, wherever on the
+part that neighbour came from: it needs no alignment between parts and few images. Stored
+float16, as the bank (M, C) with each row's squared norm recomputed at load.
 
 The autoencoder head standardizes the features (per channel, float16 mean and scale in the
 bundle), has an int8 network reconstruct them, and scores a cell by its mean squared error: the
@@ -13,7 +21,7 @@ mission's autoencoder, in feature space. The network call is passed in, so the h
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -48,12 +56,16 @@ class GaussianHead:
         return np.sqrt(np.maximum(d2, 0)).reshape(h, w).astype(np.float32)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        """The float16 arrays the bundle stores."""
+        """The arrays the bundle stores: float16, and the inverse covariances int8."""
         rows, cols = np.triu_indices(self.precision.shape[1])
+        upper = self.precision[:, rows, cols]
+        scale = np.abs(upper).max(axis=1, keepdims=True) / 127
+        scale[scale == 0] = 1
         return {
             "projection": self.projection.astype(np.float16),
             "mean": self.mean.astype(np.float16),
-            "precision_upper": self.precision[:, rows, cols].astype(np.float16),
+            "precision_int8": np.rint(upper / scale).astype(np.int8),
+            "precision_scale": scale.astype(np.float32),
         }
 
     @classmethod
@@ -62,7 +74,7 @@ class GaussianHead:
         try:
             projection = np.asarray(arrays["projection"], np.float32)
             mean = np.asarray(arrays["mean"], np.float32)
-            upper = np.asarray(arrays["precision_upper"], np.float32)
+            upper = _precision_upper(arrays)
         except KeyError as exc:
             raise HeadError(f"head has no array {exc.args[0]!r}") from None
         if projection.ndim != 2 or mean.ndim != 3 or upper.ndim != 2:
@@ -79,6 +91,83 @@ class GaussianHead:
         precision[:, rows, cols] = upper
         precision[:, cols, rows] = upper
         return cls(projection, mean, precision)
+
+
+def _precision_upper(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """(cells, D(D+1)/2) float32 upper triangles, from int8 and scales or from float16."""
+    if "precision_upper" in arrays:
+        return np.asarray(arrays["precision_upper"], np.float32)
+    q = np.asarray(arrays["precision_int8"])
+    scale = np.asarray(arrays["precision_scale"], np.float32)
+    if q.dtype != np.int8 or q.ndim != 2 or scale.shape != (len(q), 1):
+        raise HeadError("int8 inverse covariances need one scale per cell")
+    return q.astype(np.float32) * scale
+
+
+@dataclass(frozen=True)
+class MemoryBankHead:
+    bank: np.ndarray  # (M, C) float32 patch features of good parts
+    grid: tuple[int, int]
+    chunk: int = 4096  # bank rows per matmul, to bound the (cells, rows) temporary
+    norms: np.ndarray = field(init=False, repr=False)  # each row's squared norm
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "norms", _row_norms(self.bank))
+
+    @property
+    def channels(self) -> int:
+        return self.bank.shape[1]
+
+    def distance(self, features: np.ndarray) -> np.ndarray:
+        """(H, W, C) features -> (H, W) float32 distance to the nearest bank patch."""
+        if features.shape != (*self.grid, self.channels):
+            raise HeadError(
+                f"features are {features.shape}, the head expects {(*self.grid, self.channels)}"
+            )
+        f = features.reshape(-1, self.channels).astype(np.float32, copy=False)
+        return np.sqrt(nearest(f, self.bank, self.norms, self.chunk)).reshape(self.grid)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"bank": self.bank.astype(np.float16)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], grid: tuple[int, int]) -> MemoryBankHead:
+        try:
+            bank = np.asarray(arrays["bank"], np.float32)
+        except KeyError as exc:
+            raise HeadError(f"head has no array {exc.args[0]!r}") from None
+        if bank.ndim != 2 or len(bank) == 0 or not np.all(np.isfinite(bank)):
+            raise HeadError("memory bank is not a finite (patches, features) array")
+        return cls(bank, tuple(grid))
+
+
+def _row_norms(bank: np.ndarray) -> np.ndarray:
+    return np.einsum("md,md->m", bank, bank)
+
+
+def nearest(
+    queries: np.ndarray,
+    bank: np.ndarray,
+    bank_norms: np.ndarray,
+    chunk: int = 4096,
+    exclude: np.ndarray | None = None,
+) -> np.ndarray:
+    """(Q, C) queries -> (Q,) squared distance to the nearest of the (M, C) bank rows.
+
+    ||q - b||^2 = ||q||^2 + ||b||^2 - 2 q.b, one matmul per chunk of the bank. `exclude`
+    (M,) bool leaves rows out (a good image's own patches, when it is scored as if new).
+    """
+    q_norms = np.einsum("qd,qd->q", queries, queries)
+    best = np.full(len(queries), np.inf, np.float32)
+    for lo in range(0, len(bank), chunk):
+        part = bank[lo : lo + chunk]
+        d = part @ queries.T  # (m, Q)
+        d *= -2
+        d += bank_norms[lo : lo + chunk, None]
+        if exclude is not None:
+            d[exclude[lo : lo + chunk]] = np.inf
+        np.minimum(best, d.min(axis=0), out=best)
+    return np.maximum(best + q_norms, 0)
 
 
 @dataclass(frozen=True)

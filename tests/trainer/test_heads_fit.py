@@ -1,0 +1,73 @@
+"""Fitting the feature heads: exact leave-one-out Gaussians and the memory bank's coreset."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lineside.trainer import gaussian, memory_bank
+
+
+def _brute_left_out(y: np.ndarray, k: int, ridge: float, group: int, points: np.ndarray):
+    """Distances of `points` (P, L, D) under Gaussians fitted on every point outside `group`."""
+    keep = [i for i in range(len(y)) if i // k != group]
+    out = []
+    for cell in range(y.shape[1]):
+        rest = y[keep, cell]
+        cov = np.cov(rest.T) + ridge * np.eye(y.shape[2])
+        diff = points[:, cell] - rest.mean(0)
+        out.append(np.sqrt(np.einsum("pd,de,pe->p", diff, np.linalg.inv(cov), diff)))
+    return np.array(out).T
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_left_out_distances_equal_a_refit_without_each_group(k):
+    rng = np.random.default_rng(0)
+    g, h, w, c = 9, 2, 3, 6
+    feats = rng.normal(size=(g, k, h, w, c)).astype(np.float32)
+    proj = gaussian.projection(feats.reshape(-1, h, w, c), 4)
+    queries = rng.normal(size=(3, 2, h, w, c)).astype(np.float32)
+    query_groups = np.array([0, 4, 8])
+    own, scored = gaussian.left_out_distances(feats, proj, queries, query_groups, chunk=4)
+    y = (feats.reshape(g * k, h * w, c) @ proj).astype(np.float64)
+    ridge = gaussian.ridge((y - y.mean(0)).transpose(1, 0, 2), g * k)
+    for group in range(g):
+        expected = _brute_left_out(y, k, ridge, group, y[group * k : (group + 1) * k])
+        np.testing.assert_allclose(own[group].reshape(k, -1), expected, rtol=1e-4)
+    yq = (queries.reshape(3, 2, h * w, c) @ proj).astype(np.float64)
+    for m, group in enumerate(query_groups):
+        expected = _brute_left_out(y, k, ridge, group, yq[m])
+        np.testing.assert_allclose(scored[m].reshape(2, -1), expected, rtol=1e-4)
+
+
+def test_left_out_scores_are_higher_than_the_fit_that_saw_the_image():
+    rng = np.random.default_rng(1)
+    feats = rng.normal(size=(30, 1, 2, 2, 5)).astype(np.float32)
+    proj = gaussian.projection(feats[:, 0], 5)
+    own, _ = gaussian.left_out_distances(feats, proj)
+    seen = np.stack([gaussian.fit(feats[:, 0], proj).distance(f) for f in feats[:, 0]])
+    assert np.all(own[:, 0] > seen)
+
+
+def test_leaving_out_needs_enough_images():
+    with pytest.raises(ValueError, match="at least 3"):
+        gaussian.left_out_distances(np.zeros((2, 1, 1, 1, 3), np.float32), np.eye(3))
+
+
+def test_the_coreset_covers_every_cluster():
+    rng = np.random.default_rng(2)
+    centres = np.array([[0.0] * 4, [50.0] * 4, [-50.0, 50, -50, 50]])
+    patches = np.concatenate([c + rng.normal(size=(200, 4)) for c in centres]).astype(np.float32)
+    chosen = memory_bank.coreset(patches, 3, seed=0)
+    assert sorted(set(chosen // 200)) == [0, 1, 2]
+
+
+def test_the_bank_scores_an_image_without_its_own_patches():
+    rng = np.random.default_rng(3)
+    feats = rng.normal(size=(6, 4, 4, 8)).astype(np.float32)
+    head, owner = memory_bank.fit(feats, seed=0)
+    assert len(head.bank) == 6 * 16  # fewer patches than the smallest bank: all kept
+    seen = head.distance(feats[2])
+    np.testing.assert_allclose(seen, 0, atol=0.05)  # its own patches are in the bank
+    left_out = memory_bank.left_out_distances(head, owner, feats[2:3], np.array([2]))[0]
+    assert np.all(left_out > 0.5)

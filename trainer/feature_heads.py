@@ -1,0 +1,108 @@
+"""The feature family's heads, each fitted twice the same way: once on the training split (to
+choose its map on validation) and once on every good image (the head shipped), with every good
+image scored by a head that never saw it (for the thresholds).
+
+- gaussian: exact leave-one-out by the Woodbury identity (trainer/gaussian.py);
+- memory_bank: the bank on every image, each image scored without the rows it gave;
+- autoencoder: trained once on the training split, scored on the validation split (training it
+  once per image would take hours), so only asked for by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from lineside.daemon.core.heads import AutoencoderHead, GaussianHead, MemoryBankHead
+from lineside.trainer import feature_ae, gaussian, memory_bank
+from lineside.trainer.feature_choice import Validation, distances
+from lineside.trainer.options import AUTO, FitOptions
+
+Head = GaussianHead | AutoencoderHead | MemoryBankHead
+# What `--head auto` compares; the autoencoder's thresholds cannot be left-out like theirs.
+AUTO_HEADS = ("gaussian", "memory_bank")
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """The head shipped, and distances of good images and synthetic defects it never saw."""
+
+    head: Head
+    network: bytes | None  # the autoencoder head's int8 network
+    image_of: np.ndarray  # (R,) the good image behind each row of `good`
+    good: np.ndarray  # (R, h, w) distances of good images (and camera copies)
+    probe: np.ndarray  # (len(val.probe_idx), variants, h, w) distances of synthetic defects
+    scores_from: str
+
+
+def kinds(opts: FitOptions) -> tuple[str, ...]:
+    return AUTO_HEADS if opts.head == AUTO else (opts.head,)
+
+
+def _everything(val: Validation) -> tuple[np.ndarray, np.ndarray]:
+    """Features of every good image and its camera copy, and the image each row came from."""
+    n = len(val.all_feats)
+    if val.copy_feats is None:
+        return val.all_feats, np.arange(n)
+    return np.concatenate([val.all_feats, val.copy_feats]), np.tile(np.arange(n), 2)
+
+
+def trial(kind: str, val: Validation, opts: FitOptions, say: Callable[[str], None]):
+    """The head fitted on the training split (with its camera copies)."""
+    if kind == "gaussian":
+        return gaussian.fit(val.train_feats, gaussian.projection(val.train_feats))
+    if kind == "memory_bank":
+        return memory_bank.fit(val.train_feats, opts.seed, say)[0]
+    say(f"training the feature autoencoder on {len(val.train_feats)} images")
+    return feature_ae.fit(val.train_feats, opts.seed, say)
+
+
+def left_out(kind: str, val: Validation, opts: FitOptions, tried, say) -> LeftOut:
+    """The head shipped for `kind` and the scores its thresholds come from."""
+    copies = (
+        " (an image and its camera copy left out together)" if val.copy_feats is not None else ""
+    )
+    if kind == "gaussian":
+        groups = val.all_feats[:, None]
+        if val.copy_feats is not None:
+            groups = np.stack([val.all_feats, val.copy_feats], axis=1)
+        flat = groups.reshape(-1, *groups.shape[2:])
+        proj = gaussian.projection(flat)
+        own, probe = gaussian.left_out_distances(groups, proj, val.probe_feats, val.probe_idx)
+        n, k = own.shape[:2]
+        image_of = np.repeat(np.arange(n), k)
+        head = gaussian.fit(flat, proj)
+        return LeftOut(
+            head,
+            None,
+            image_of,
+            own.reshape(n * k, *own.shape[2:]),
+            probe,
+            "leave-one-out: each good image scored by the Gaussian fitted on all others" + copies,
+        )
+    if kind == "memory_bank":
+        feats, image_of = _everything(val)
+        head, owner = memory_bank.fit(feats, opts.seed, say)
+        good = memory_bank.left_out_distances(head, owner, feats[:, None], image_of)[:, 0]
+        probe = memory_bank.left_out_distances(head, owner, val.probe_feats, val.probe_idx)
+        return LeftOut(
+            head,
+            None,
+            image_of,
+            good,
+            probe,
+            "leave-one-out: each good image scored by the bank without the patches it gave"
+            + copies,
+        )
+    head, network = tried
+    probe = np.stack([distances(head, f) for f in val.probe_feats])
+    return LeftOut(
+        head,
+        network,
+        val.val_idx,
+        distances(head, val.good_feats),
+        probe,
+        "the validation split, held out from the autoencoder's training",
+    )
