@@ -151,6 +151,13 @@ class Review(_Frozen):
     )
     max_items: int = Field(default=1000, ge=1)
     max_bytes: int = Field(default=500_000_000, ge=100_000)
+    reserve_share: float = Field(
+        default=0.25,
+        ge=0,
+        lt=1,
+        description="share of its file system the store always leaves free (the outbox and the "
+        "model store may share it): at less, it gives up its oldest parts and keeps no new one",
+    )
     max_age_days: float = Field(default=30.0, gt=0)
     fail_every: int = Field(default=10, ge=0, description="also keep every Nth fail; 0 = none")
     pass_every: int = Field(default=0, ge=0, description="also keep every Nth pass; 0 = none")

@@ -279,6 +279,7 @@ class Station:
             "bytes": size,
             "removed": self.review.removed,
             "failed": self.review.failed,
+            "skipped_disk_reserve": self.review.skipped,
         }
 
     def publish_stats(self, notifier) -> None:

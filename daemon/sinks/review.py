@@ -5,6 +5,11 @@ Every `review` part is kept, and every Nth `fail` and `pass` as configured. An i
 named after the inspection's seq, written under a temporary name and renamed, so a power cut
 leaves whole items or none. The store is bounded by count, bytes and age; the oldest go first and
 each removal is counted. It is read back from disk at start, labels included.
+
+The store never takes the last of its disk: it usually shares a file system with the outbox and
+the model store, and an outbox that cannot write publishes nothing. Below `reserve_share` of the
+file system free, it gives up its oldest parts until the reserve is back, and keeps no new part
+while it cannot be (counted in `skipped`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import shutil
 import threading
 import time
@@ -32,6 +38,15 @@ log = logging.getLogger(__name__)
 
 FRAME, HEATMAP, INSPECTION, LABEL = "frame.jpg", "heatmap.jpg", "inspection.json", "label.json"
 FRAME_QUALITY = 95
+
+
+class DiskReserve(OSError):
+    """The disk is short of the room the store must leave free for the outbox."""
+
+
+def _free(folder: Path) -> int:
+    st = os.statvfs(folder)
+    return st.f_bavail * st.f_frsize
 
 
 class NotInStore(LookupError):
@@ -59,6 +74,7 @@ class ReviewStore:
         self._items: OrderedDict[int, Item] = OrderedDict()
         self.removed = 0
         self.failed = 0
+        self.skipped = 0  # parts not kept because the disk was short of its reserve
         self._seen = {"pass": 0, "fail": 0}
         self._scan()
 
@@ -94,6 +110,8 @@ class ReviewStore:
         return self._seen[verdict] % every == 0
 
     def add(self, result: Result) -> None:
+        """Keep the part; raises OSError when it cannot be written, DiskReserve when the disk
+        is short of room to keep it."""
         insp, frame = result.inspection, result.frame
         threshold = result.bundle.manifest.postprocess.pixel_threshold
         files = {
@@ -105,6 +123,9 @@ class ReviewStore:
                 )
             ).encode(),
         }
+        if not self._make_room(sum(map(len, files.values()))):
+            self.skipped += 1
+            raise DiskReserve(f"under {self.cfg.reserve_share:.0%} of the disk free")
         final = self.root / f"{result.seq:012d}"
         tmp = self.root / f".tmp-{result.seq}"
         try:
@@ -120,6 +141,21 @@ class ReviewStore:
         with self._lock:
             self._items[result.seq] = item
             self._enforce()
+
+    def _make_room(self, size: int) -> bool:
+        """Give up the oldest parts until `size` more bytes leave the reserve free."""
+        with self._lock:
+            while _free(self.root) - size < self._reserve():
+                if not self._items:
+                    return False
+                seq, _ = self._items.popitem(last=False)
+                shutil.rmtree(self.root / f"{seq:012d}", ignore_errors=True)
+                self.removed += 1
+            return True
+
+    def _reserve(self) -> int:
+        st = os.statvfs(self.root)
+        return int(self.cfg.reserve_share * st.f_blocks * st.f_frsize)
 
     def _enforce(self) -> None:
         """Oldest first, until count, bytes and age are within the limits."""
@@ -232,6 +268,9 @@ class ReviewSink:
             return
         try:
             self.store.add(result)
+        except DiskReserve as exc:
+            if worth_logging(self.store.skipped):
+                log.warning("review store: part %d not kept (%s)", result.seq, exc)
         except OSError as exc:
             self.store.failed += 1
             if worth_logging(self.store.failed):
