@@ -93,6 +93,7 @@ def fit(
     cut = backbone.cut(backbone.original())
     p, net, val, gauss, inputs = _choose_input(p, opts, cut, defects, say)
     cal, heads = _choose_head(p, opts, net, val, gauss, defects, say)
+    del val, gauss  # the validation features: hundreds of MB that evaluation does not need
     choice, table = cal.choice, cal.table
     model, post, thresholds, rule = cal.model, cal.post, cal.thresholds, cal.rule
     rates = rule["good_validation"]

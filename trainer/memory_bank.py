@@ -4,8 +4,7 @@ Every cell of every good image is a patch; the bank keeps the patches that cover
 others best (greedy k-centre: each pick is the patch farthest from those picked so far), so
 a good patch anywhere on a new part finds a close neighbour and a defect does not. Distances
 for the greedy search use a random projection to fewer values (Johnson-Lindenstrauss, as
-PatchCore does); the bank keeps the full features. Each bank row remembers which image it
-came from, so a good image can be scored as if new: with its own rows left out.
+PatchCore does); the bank keeps the full features.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from lineside.daemon.core.heads import MemoryBankHead, nearest
+from lineside.daemon.core.heads import MemoryBankHead
 
 # Bank rows: 5% of the patches, at least 1,024 and at most 8,192 (16 ms a frame on 2 cores at a
 # 28x28 grid, 2 MB in the bundle).
@@ -50,11 +49,10 @@ def coreset(
 
 def fit(
     features: np.ndarray, seed: int, say: Callable[[str], None] = lambda _: None
-) -> tuple[MemoryBankHead, np.ndarray]:
-    """(N, H, W, C) good features -> (the head, (M,) image index of every bank row)."""
-    n, h, w, c = features.shape
+) -> MemoryBankHead:
+    """(N, H, W, C) good features -> the head."""
+    _, h, w, c = features.shape
     patches = features.reshape(-1, c).astype(np.float32)
-    owner = np.repeat(np.arange(n), h * w)
     rng = np.random.default_rng(seed)
     pool = np.arange(len(patches))
     if len(pool) > CANDIDATES:
@@ -64,18 +62,4 @@ def fit(
     rows = pool[coreset(patches[pool], size, seed, say)]
     # Through float16 now, so what the trainer measures is what the box runs.
     bank = patches[rows].astype(np.float16).astype(np.float32)
-    return MemoryBankHead(bank, (h, w)), owner[rows]
-
-
-def left_out_distances(
-    head: MemoryBankHead, owner: np.ndarray, features: np.ndarray, images: np.ndarray
-) -> np.ndarray:
-    """(K, ..., H, W, C) features of images `images` (K,) -> (K, ..., H, W) distances, each
-    to the bank without the rows that came from that image."""
-    c = head.channels
-    out = np.empty(features.shape[:-1], np.float32)
-    for k, image in enumerate(images):
-        q = features[k].reshape(-1, c).astype(np.float32)
-        d = nearest(q, head.bank, head.norms, head.chunk, exclude=owner == image)
-        out[k] = np.sqrt(d).reshape(features.shape[1:-1])
-    return out
+    return MemoryBankHead(bank, (h, w))

@@ -28,16 +28,44 @@ def average_precision(labels: np.ndarray, scores: np.ndarray) -> float | None:
     return float(average_precision_score(labels, scores))
 
 
+EXACT_PIXELS = 4_000_000  # beyond this, pixel AUROC is counted in AUROC_LEVELS bins
+AUROC_LEVELS = 1 << 16
+
+
 def pixel_auroc(
     maps: np.ndarray, masks: np.ndarray, valid: np.ndarray | None = None
 ) -> float | None:
     """ROC AUC over every pixel of every image: defect pixels vs all others. Pixels outside
-    `valid` (letterbox bars, which show no part) are left out."""
+    `valid` (letterbox bars, which show no part) are left out.
+
+    Up to EXACT_PIXELS pixels it is scikit-learn's; a test split of a thousand maps (50 million
+    pixels) would need gigabytes to sort, so there it is counted image by image in 65,536 bins
+    at the pixels' quantiles, pixels in one bin counted as ties (within 1e-4 of the exact value
+    on the shared sets)."""
     keep = np.ones(np.shape(masks), bool) if valid is None else np.asarray(valid, bool)
-    truth = np.asarray(masks, bool)[keep]
-    if truth.all() or not truth.any():
+    masks = np.asarray(masks, bool)
+    positives = int(np.count_nonzero(masks & keep))
+    if positives == 0 or positives == int(np.count_nonzero(keep)):
         return None
-    return float(roc_auc_score(truth, np.asarray(maps, np.float32)[keep]))
+    if keep.size <= EXACT_PIXELS:
+        return float(roc_auc_score(masks[keep], np.asarray(maps, np.float32)[keep]))
+    return _binned_auroc(maps, masks, keep)
+
+
+def _binned_auroc(maps, masks, keep) -> float:
+    pick = np.random.default_rng(0).integers(len(maps), size=64)  # bin edges from 64 maps
+    sample = np.asarray(maps[pick], np.float32)[keep[pick]]
+    edges = np.unique(np.quantile(sample, np.linspace(0, 1, AUROC_LEVELS)))
+    pos = np.zeros(len(edges) + 1, np.int64)
+    neg = np.zeros(len(edges) + 1, np.int64)
+    for amap, mask, k in zip(maps, masks, keep, strict=True):
+        bins = np.searchsorted(edges, np.asarray(amap, np.float32)[k], side="right")
+        truth = mask[k]
+        pos += np.bincount(bins[truth], minlength=len(pos))
+        neg += np.bincount(bins[~truth], minlength=len(neg))
+    below = np.cumsum(neg) - neg  # negatives in lower bins
+    wins = float(np.sum(pos * below) + 0.5 * np.sum(pos * neg))
+    return wins / (float(pos.sum()) * float(neg.sum()))
 
 
 def pro_curve(

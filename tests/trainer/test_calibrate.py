@@ -84,3 +84,14 @@ def test_review_at_never_goes_below_zero():
     t, report = image_thresholds(good, Targets(escape=0.0), defective=np.array([0.0, 0.5]))
     assert t.review_at == 0.0
     assert report["defective_validation"]["escape_rate"] == 0.5  # the score-0 part still passes
+
+
+def test_too_few_good_images_to_calibrate_are_said_loudly_with_the_number_needed():
+    from lineside.trainer.calibrate import too_few
+    from lineside.trainer.options import Targets
+
+    lines = too_few(3, Targets())
+    assert any("WARNING: 3 good images are too few" in line for line in lines)
+    assert any("needs at least 20" in line and "needs 200" in line for line in lines)
+    assert too_few(50, Targets())[0].startswith("note: 50 good images place review_at")
+    assert too_few(200, Targets()) == []

@@ -62,12 +62,16 @@ def test_the_coreset_covers_every_cluster():
     assert sorted(set(chosen // 200)) == [0, 1, 2]
 
 
-def test_the_bank_scores_an_image_without_its_own_patches():
+def test_the_bank_holds_good_patches_and_finds_them():
     rng = np.random.default_rng(3)
     feats = rng.normal(size=(6, 4, 4, 8)).astype(np.float32)
-    head, owner = memory_bank.fit(feats, seed=0)
+    head = memory_bank.fit(feats, seed=0)
     assert len(head.bank) == 6 * 16  # fewer patches than the smallest bank: all kept
-    seen = head.distance(feats[2])
-    np.testing.assert_allclose(seen, 0, atol=0.05)  # its own patches are in the bank
-    left_out = memory_bank.left_out_distances(head, owner, feats[2:3], np.array([2]))[0]
-    assert np.all(left_out > 0.5)
+    np.testing.assert_allclose(head.distance(feats[2]), 0, atol=0.05)
+    assert np.all(head.distance(feats[2] + 3) > 1)
+
+
+def test_the_bank_keeps_a_share_of_many_patches():
+    assert memory_bank.bank_size(500) == 500
+    assert memory_bank.bank_size(40_000) == 2000
+    assert memory_bank.bank_size(10_000_000) == memory_bank.LARGEST

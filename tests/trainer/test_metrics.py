@@ -75,3 +75,33 @@ def test_cpk_upper():
     skewed = np.random.default_rng(3).exponential(1.0, 10_000)
     assert m.cpk_upper(skewed, 5.0)["skewness"] > 1.5
     assert m.cpk_upper(np.ones(5), 2.0) is None
+
+
+def test_pixel_auroc_of_a_large_split_is_binned_within_a_hair_of_exact():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(1)
+    maps = rng.random((90, 224, 224)).astype(np.float32)
+    masks = np.zeros(maps.shape, bool)
+    masks[:, 100:120, 100:130] = True
+    maps[masks] += 0.3 * rng.random(int(masks.sum()))
+    assert maps.size > m.EXACT_PIXELS
+    exact = roc_auc_score(masks.ravel(), maps.ravel())
+    assert m.pixel_auroc(maps, masks) == pytest.approx(exact, abs=1e-4)
+    valid = np.ones(maps.shape, bool)
+    valid[:, :, :20] = False
+    exact = roc_auc_score(masks[valid], maps[valid])
+    assert m.pixel_auroc(maps, masks, valid) == pytest.approx(exact, abs=1e-4)
+
+
+def test_defects_caught_with_a_share_of_good_parts_held_back():
+    labels = np.r_[np.zeros(20), np.ones(10)].astype(bool)
+    good = np.arange(20, dtype=float)  # 0..19
+    bad = np.array([19.5, 18.5, 17.5, 16.5, 3, 3, 3, 3, 3, 25])
+    caught = m.caught_at_held_back(labels, np.r_[good, bad])
+    # 5% of 20 good parts is one: above 18 is held back, so 19.5, 18.5 and 25 are caught.
+    assert caught["5%"] == pytest.approx(0.3)
+    # 10%: two good parts, above 17: one more.
+    assert caught["10%"] == pytest.approx(0.4)
+    assert caught["1%"] == pytest.approx(0.2)  # nothing good held back: above 19
+    assert m.caught_at_held_back(np.zeros(3, bool), np.arange(3.0)) is None
