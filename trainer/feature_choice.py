@@ -62,9 +62,12 @@ def validation(p: Prepared, opts: FitOptions, net: Backbone, say) -> Validation:
     # Defects only on the part: one pasted into a letterbox bar is no test of finding one.
     bad_x, bad_masks, _ = defects.mixed(p.xs[val], opts.seed + 1, on_part[val])
     probe_idx = val[:PROBE_IMAGES]
+    # float16: these only choose and predict; the thresholds come from float32 good features.
     probe = np.stack(
         [
-            features_of(net, defects.every_variant(p.xs[i], opts.seed + 2 + int(i), on_part[i]))
+            features_of(
+                net, defects.every_variant(p.xs[i], opts.seed + 2 + int(i), on_part[i])
+            ).astype(np.float16)
             for i in probe_idx
         ]
     )
@@ -74,7 +77,7 @@ def validation(p: Prepared, opts: FitOptions, net: Backbone, say) -> Validation:
         feats[val],
         bad_x,
         bad_masks,
-        features_of(net, bad_x),
+        features_of(net, bad_x).astype(np.float16),
         np.concatenate(train),
         feats,
         copy_xs,

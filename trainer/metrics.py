@@ -75,45 +75,48 @@ def pro_curve(
 
     PRO is the mean over ground-truth regions (connected components) of the share of each region
     above the threshold, so a small defect counts as much as a large one; fpr is the share of
-    defect-free pixels above the threshold. Counting per threshold bin keeps it one pass.
+    defect-free pixels above the threshold. Pixels are counted per threshold bin, image by
+    image, so a large split never holds more than one map's bins at a time.
     """
-    maps = np.asarray(maps, np.float32)
     masks = np.asarray(masks, bool)
-    edges = np.unique(np.quantile(maps, np.linspace(0, 1, levels)))
-    bins = np.searchsorted(edges, maps, side="right")  # pixel > edges[j]  <=>  bins > j
-    n_bins = len(edges) + 1
-    regions = _region_ids(masks)
-    n_regions = int(regions.max())
-    if n_regions == 0 or masks.all():
+    if masks.all() or not masks.any():
         raise ValueError("PRO needs ground-truth regions and defect-free pixels")
-    negative = ~masks if valid is None else ~masks & np.asarray(valid, bool)
-    neg = np.bincount(bins[negative], minlength=n_bins)
+    edges = _edges(maps, levels)
+    n_bins = len(edges) + 1
+    neg = np.zeros(n_bins, np.int64)
+    per_region = []
+    for i in range(len(maps)):
+        bins = np.searchsorted(edges, np.asarray(maps[i], np.float32), side="right")
+        negative = ~masks[i] if valid is None else ~masks[i] & np.asarray(valid[i], bool)
+        neg += np.bincount(bins[negative], minlength=n_bins)
+        n, labels = cv2.connectedComponents(masks[i].astype(np.uint8), connectivity=8)
+        if n > 1:
+            inside = labels > 0
+            counts = np.bincount(
+                (labels[inside] - 1) * n_bins + bins[inside], minlength=(n - 1) * n_bins
+            )
+            per_region.append(counts.reshape(n - 1, n_bins))
     fpr = _above(neg) / neg.sum()
-    inside = regions > 0
-    per_region = np.bincount(
-        (regions[inside] - 1) * n_bins + bins[inside], minlength=n_regions * n_bins
-    ).reshape(n_regions, n_bins)
-    sizes = per_region.sum(axis=1, keepdims=True)
-    overlap = (sizes - np.cumsum(per_region, axis=1))[:, :-1] / sizes
+    regions = np.concatenate(per_region)
+    sizes = regions.sum(axis=1, keepdims=True)
+    overlap = (sizes - np.cumsum(regions, axis=1))[:, :-1] / sizes
     pro = overlap.mean(axis=0)
     order = np.argsort(fpr, kind="stable")
     return fpr[order], pro[order]
 
 
+def _edges(maps, levels: int) -> np.ndarray:
+    """Threshold levels at the quantiles of the map values (of 64 maps, for a large split)."""
+    pick = np.arange(len(maps))
+    if len(maps) > 64:
+        pick = np.sort(np.random.default_rng(0).choice(len(maps), 64, replace=False))
+    values = np.asarray(maps[pick], np.float32)
+    return np.unique(np.quantile(values, np.linspace(0, 1, levels)))
+
+
 def _above(counts: np.ndarray) -> np.ndarray:
     """For each threshold index j: how many pixels fall in bins above j."""
     return (counts.sum() - np.cumsum(counts))[:-1].astype(np.float64)
-
-
-def _region_ids(masks: np.ndarray) -> np.ndarray:
-    """Label every mask's connected components with ids unique across images (0 = background)."""
-    out = np.zeros(masks.shape, np.int64)
-    offset = 0
-    for i, mask in enumerate(masks):
-        n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
-        out[i] = np.where(labels > 0, labels + offset, 0)
-        offset += n - 1
-    return out
 
 
 def pro_auc(
