@@ -39,12 +39,6 @@ def fit(features: np.ndarray, proj: np.ndarray) -> GaussianHead:
     return GaussianHead.from_arrays(stored.to_arrays())
 
 
-def folds(n: int, k: int, seed: int) -> list[np.ndarray]:
-    """Indices 0..n-1 shuffled and cut into k folds (fewer when n < k)."""
-    order = np.random.default_rng(seed).permutation(n)
-    return [f for f in np.array_split(order, min(k, n)) if len(f)]
-
-
 def ridge(centred: np.ndarray, n: int) -> float:
     """The ridge `fit` adds, from (L, N, D) centred projected features."""
     var = np.einsum("lnd,lnd->", centred, centred) / (centred.shape[0] * centred.shape[2])

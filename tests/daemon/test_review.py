@@ -130,3 +130,25 @@ def test_a_damaged_item_is_dropped_at_start_not_fatal(tmp_path, results):
     (tmp_path / "review" / f"{1:012d}" / "inspection.json").write_text("{not json")
     again = ReviewStore(Review(), tmp_path / "review")
     assert again.items() == [2] and again.removed == 1
+
+
+def test_the_store_leaves_its_reserve_of_the_disk_free(results, small_disk):
+    """On a real 8 MiB file system: parts are kept while a quarter stays free, then the oldest
+    make room, and with nothing left to give up a new part is skipped, never written."""
+    from lineside.daemon.sinks.review import DiskReserve
+
+    store = ReviewStore(Review(reserve_share=0.25), small_disk / "review")
+    kept = 0
+    for seq in range(400):  # far more than the disk holds
+        store.add(_with_seq(results[seq % len(results)], seq))
+        kept += 1
+    st = os.statvfs(small_disk)
+    assert st.f_bavail / st.f_blocks >= 0.25 - 0.02
+    assert kept > 10 and store.removed > 0, "the oldest parts made room for newer ones"
+    filler = small_disk / "filler"
+    filler.write_bytes(b"\0" * int(st.f_bavail * st.f_frsize * 0.95))
+    store._items.clear()  # nothing of its own left to give up
+    with pytest.raises(DiskReserve):
+        store.add(_with_seq(results[0], 999))
+    assert store.skipped == 1
+    assert not (small_disk / "review" / f"{999:012d}").exists()
