@@ -77,7 +77,8 @@ def test_review_label_pull_fit_push_and_the_batch_passes(
 
     # 4. Fit on the original set and the line's parts; the manifest says where images came from.
     v2 = tmp_path / "v2.lsb"
-    result = fit([synth_dir, line_data], v2, FitOptions(version="v2"), say=lambda _: None)
+    opts = FitOptions(version="v2", camera="jpeg")  # the same MJPEG line as f1
+    result = fit([synth_dir, line_data], v2, opts, say=lambda _: None)
     sources = bundles.read(v2).manifest.dataset["sources"]
     assert [s["train_good"] for s in sources] == [64, len(held)]
     assert result.path == v2

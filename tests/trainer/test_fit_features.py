@@ -35,7 +35,7 @@ def autoencoder_fit(synth_dir, tmp_path_factory):
     return fit(synth_dir, out, FitOptions(head="autoencoder", version="a1"), say=lambda _: None)
 
 
-def test_fit_with_no_flags_calibrates_both_heads_and_keeps_the_one_that_catches_more(feature_fit):
+def test_the_default_calibrates_both_heads_and_keeps_the_one_that_catches_more(feature_fit):
     m = feature_fit.manifest
     heads = m.calibration["selection"]["heads"]
     assert set(heads) == {"gaussian", "memory_bank"}
@@ -104,7 +104,7 @@ def test_a_compressing_camera_adds_a_jpeg_copy_of_every_good_image(synth_dir, tm
 
 
 def test_the_synthetic_flanges_are_told_apart(feature_fit):
-    """The demo's parts, `fit` with no flags: the old default reached image AUROC 0.81 here."""
+    """The demo's parts, the default model: the old pixel default reached image AUROC 0.81."""
     mx = feature_fit.metrics
     print({k: mx[k] for k in ("image_auroc", "pixel_auroc", "false_reject_rate")})
     assert mx["image_auroc"] >= 0.95
