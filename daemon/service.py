@@ -25,6 +25,7 @@ from lineside.daemon.runtime import ModelError
 from lineside.daemon.signals import Signals
 from lineside.daemon.station import Station
 from lineside.deploy.bundle import BundleError
+from lineside.deploy.manifest import Manifest
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,27 @@ def open_store(cfg: Config, keep_newer: bool = False) -> tuple[BundleStore, Load
     store = BundleStore(m.store, m.trusted_keys, m.max_bundle_bytes, cfg.threads)
     configured = resolve_bundle(m.path)
     prefer_active = Path(m.path).is_dir() or (keep_newer and store.active_is_newer(configured))
-    return store, store.startup(configured, prefer_active)
+    loaded = store.startup(configured, prefer_active)
+    if (line := camera_warning(cfg.source.kind, loaded.bundle.manifest)) is not None:
+        log.warning(line)
+    return store, loaded
+
+
+# Sources whose frames arrive compressed (MJPEG, RTSP, H.264 files), unlike PNG training images.
+COMPRESSING_SOURCES = ("stream", "video")
+
+
+def camera_warning(source_kind: str, manifest: Manifest) -> str | None:
+    """A line for a person when a compressing source feeds a bundle fitted without saying so."""
+    if source_kind not in COMPRESSING_SOURCES:
+        return None
+    if manifest.calibration.get("camera") != "as_trained":
+        return None
+    return (
+        f"model {manifest.model.name} {manifest.model.version} was fitted for frames as its "
+        f"training images show them (camera: as_trained), and this {source_kind} source "
+        "delivers compressed frames: if good parts score high, fit again with --camera jpeg"
+    )
 
 
 def run(config_path: Path, exit_at_end: bool = False, signals: Signals | None = None) -> int:

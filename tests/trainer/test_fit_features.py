@@ -226,3 +226,15 @@ def test_the_report_shows_every_head_the_fit_tried(feature_fit):
     for head, h in feature_fit.manifest.calibration["selection"]["heads"].items():
         assert f"<td>{head}</td><td>{h['caught']:.1%}</td><td>{h['merit']:.3f}</td>" in page
     assert "Synthetic defects the thresholds would pass" in page
+
+
+def test_a_compressing_source_on_a_bundle_fitted_without_saying_so_is_warned(feature_fit):
+    from lineside.daemon.service import camera_warning
+
+    stated = feature_fit.manifest  # fitted with --camera jpeg
+    assert camera_warning("stream", stated) is None
+    cal = {**stated.calibration, "camera": "as_trained"}
+    unstated = stated.model_copy(update={"calibration": cal})
+    line = camera_warning("video", unstated)
+    assert line is not None and "--camera jpeg" in line
+    assert camera_warning("folder", unstated) is None and camera_warning("device", unstated) is None
