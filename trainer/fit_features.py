@@ -179,15 +179,17 @@ def _choose_input(p: Prepared, opts: FitOptions, cut: bytes, defects, say):
         cal = calibrated(q, opts, net, val, "gaussian", trial, chosen, defects, say)
         table[f"{geometry} {size}"] = {"caught": cal.caught, "merit": cal.choice.merit}
         say(f"{size} px {geometry}: the Gaussian catches {cal.caught:.1%} of synthetic defects")
-        if best is None or (round(cal.caught, 3), cal.choice.merit) > (
-            round(best[3].caught, 3),
-            best[3].choice.merit,
-        ):
+        if best is None or _rank(cal) > _rank(best[3]):
             best = (q, net, val, cal)  # the others' features are let go here
     assert best is not None
     if len(table) > 1:
         say(f"input: {best[0].pre.size[0]} px {best[0].pre.geometry}")
     return (*best, table)
+
+
+def _rank(cal: Calibrated) -> tuple[float, float]:
+    """What every choice of the fit compares: synthetic defects caught, then merit."""
+    return round(cal.caught, 3), cal.choice.merit
 
 
 def _choose_head(p, opts, net, val: Validation, gauss: Calibrated, defects, say):
@@ -207,7 +209,7 @@ def _choose_head(p, opts, net, val: Validation, gauss: Calibrated, defects, say)
             f"synthetic defects, validation merit {cal.choice.merit:.3f}"
         )
         done.append(cal)
-    best = max(done, key=lambda c: (round(c.caught, 3), c.choice.merit))
+    best = max(done, key=_rank)
     if len(done) > 1:
         say(f"head: {best.kind}")
     return best, {c.kind: {"caught": c.caught, "merit": c.choice.merit} for c in done}
@@ -219,7 +221,7 @@ def calibrated(p, opts, net, val: Validation, kind, tried, chosen, defects, say)
     out = feature_heads.left_out(kind, val, opts, tried, say)
     maps = np.stack(
         [
-            anomaly_map.compute(p.xs[i], d, choice.spec) * val.shown[i]
+            _map(p.xs[i], d, choice.spec, val.shown[i])
             for i, d in zip(out.image_of, out.good, strict=True)
         ]
     )
@@ -248,11 +250,16 @@ def calibrated(p, opts, net, val: Validation, kind, tried, chosen, defects, say)
     )
 
 
+def _map(x: np.ndarray, distances: np.ndarray, spec, on_part: np.ndarray) -> np.ndarray:
+    """The box's anomaly map of a head's distances, zero off the part."""
+    return anomaly_map.compute(x, distances, spec) * on_part
+
+
 def _probe_scores(probe: np.ndarray, val: Validation, xs, spec, post) -> np.ndarray:
     """Image scores (images, variants) of the synthetic defect variants."""
     out = np.empty(probe.shape[:2])
     for m, i in enumerate(val.probe_idx):
-        maps = np.stack([anomaly_map.compute(xs[i], d, spec) * val.shown[i] for d in probe[m]])
+        maps = np.stack([_map(xs[i], d, spec, val.shown[i]) for d in probe[m]])
         out[m] = calibrate.image_scores(maps, post)
     return out
 

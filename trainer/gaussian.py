@@ -39,10 +39,10 @@ def fit(features: np.ndarray, proj: np.ndarray) -> GaussianHead:
     return GaussianHead.from_arrays(stored.to_arrays())
 
 
-def ridge(centred: np.ndarray, n: int) -> float:
-    """The ridge `fit` adds, from (L, N, D) centred projected features."""
-    var = np.einsum("lnd,lnd->", centred, centred) / (centred.shape[0] * centred.shape[2])
-    return RIDGE * float(var) / max(n - 1, 1)
+def ridge(sum_squares: float, cells: int, dims: int, n: int) -> float:
+    """The ridge `fit` adds (RIDGE x the mean per-cell variance), from the sum of squares of
+    n images' centred projected features over all cells and dims."""
+    return RIDGE * sum_squares / (cells * dims) / max(n - 1, 1)
 
 
 def left_out_distances(
@@ -78,7 +78,7 @@ def left_out_distances(
 
     chunks = [slice(lo, min(lo + chunk, cells)) for lo in range(0, cells, chunk)]
     total = sum(float(np.einsum("lnd,lnd->", e, e)) for e in (centred(sl)[0] for sl in chunks))
-    r = RIDGE * total / (cells * proj.shape[1]) / max(n - 1, 1)
+    r = ridge(total, cells, proj.shape[1], n)
     own = np.empty((g, k, cells))
     out_q = None
     if queries is not None:

@@ -146,16 +146,11 @@ def _row_norms(bank: np.ndarray) -> np.ndarray:
 
 
 def nearest(
-    queries: np.ndarray,
-    bank: np.ndarray,
-    bank_norms: np.ndarray,
-    chunk: int = 4096,
-    exclude: np.ndarray | None = None,
+    queries: np.ndarray, bank: np.ndarray, bank_norms: np.ndarray, chunk: int = 4096
 ) -> np.ndarray:
     """(Q, C) queries -> (Q,) squared distance to the nearest of the (M, C) bank rows.
 
-    ||q - b||^2 = ||q||^2 + ||b||^2 - 2 q.b, one matmul per chunk of the bank. `exclude`
-    (M,) bool leaves rows out (a good image's own patches, when it is scored as if new).
+    ||q - b||^2 = ||q||^2 + ||b||^2 - 2 q.b, one matmul per chunk of the bank.
     """
     q_norms = np.einsum("qd,qd->q", queries, queries)
     best = np.full(len(queries), np.inf, np.float32)
@@ -164,8 +159,6 @@ def nearest(
         d = part @ queries.T  # (m, Q)
         d *= -2
         d += bank_norms[lo : lo + chunk, None]
-        if exclude is not None:
-            d[exclude[lo : lo + chunk]] = np.inf
         np.minimum(best, d.min(axis=0), out=best)
     return np.maximum(best + q_norms, 0)
 

@@ -132,12 +132,11 @@ def test_the_memory_bank_distance_is_to_the_nearest_patch():
     assert head.distance(feats)[1, 2] == pytest.approx(0, abs=1e-3)
 
 
-def test_nearest_leaves_out_the_excluded_rows():
+def test_nearest_is_the_squared_distance_to_the_closest_row():
     bank = np.array([[0.0, 0], [10, 0]], np.float32)
     q = np.array([[1.0, 0]], np.float32)
     norms = np.einsum("md,md->m", bank, bank)
     assert nearest(q, bank, norms)[0] == pytest.approx(1)
-    assert nearest(q, bank, norms, exclude=np.array([True, False]))[0] == pytest.approx(81)
 
 
 def test_memory_bank_arrays_round_trip_and_bad_ones_are_refused():

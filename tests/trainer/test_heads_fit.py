@@ -30,7 +30,7 @@ def test_left_out_distances_equal_a_refit_without_each_group(k):
     query_groups = np.array([0, 4, 8])
     own, scored = gaussian.left_out_distances(feats, proj, queries, query_groups, chunk=4)
     y = (feats.reshape(g * k, h * w, c) @ proj).astype(np.float64)
-    ridge = gaussian.ridge((y - y.mean(0)).transpose(1, 0, 2), g * k)
+    ridge = gaussian.ridge(float(np.sum((y - y.mean(0)) ** 2)), h * w, 4, g * k)
     for group in range(g):
         expected = _brute_left_out(y, k, ridge, group, y[group * k : (group + 1) * k])
         np.testing.assert_allclose(own[group].reshape(k, -1), expected, rtol=1e-4)
