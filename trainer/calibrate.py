@@ -181,12 +181,10 @@ def too_few(n: int, targets: Targets) -> list[str]:
             "good score raised by the margin"
         ]
     return [
-        "!" * 72,
         f"WARNING: {n} good images are too few to calibrate the thresholds: review_at "
         f"({targets.review:.0%} of good parts to review) needs at least {review}, fail_at "
         f"({targets.false_reject:.1%} failed) needs {fail}. The rates predicted below cannot "
-        "be trusted; photograph more good parts and fit again.",
-        "!" * 72,
+        "be trusted; photograph more good parts and fit again."
     ]
 
 

@@ -123,7 +123,7 @@ def distances(head, feats: np.ndarray) -> np.ndarray:
 
 
 def choose_map(opts: FitOptions, val: Validation, head, what: str, say):
-    """Smoothing and score chosen on held-out good images and faint synthetic defects."""
+    """Smoothing and score chosen on held-out good images and synthetic defects."""
     scores = SCORES if opts.score == AUTO else (opts.score,)
     choice, table = calibrate.choose(
         (val.good_x, distances(head, val.good_feats)),
@@ -136,7 +136,7 @@ def choose_map(opts: FitOptions, val: Validation, head, what: str, say):
     )
     say(
         f"{what}: map smoothed sigma {choice.spec.smooth_sigma:g}, score '{choice.score}': "
-        f"validation merit {choice.merit:.3f} (image and pixel AUROC, good vs faint synthetic "
+        f"validation merit {choice.merit:.3f} (image and pixel AUROC, good vs synthetic "
         "defects)"
     )
     return choice, table

@@ -88,7 +88,8 @@ def fit(
     )
     warnings = calibrate.too_few(len(p.frames), opts.targets)
     for line in warnings:
-        say(line)
+        loud = line.startswith("WARNING")
+        say("\n".join(["!" * 72, line, "!" * 72]) if loud else line)
     say(_camera_line(p, opts))
     cut = backbone.cut(backbone.original())
     p, net, val, gauss, inputs = _choose_input(p, opts, cut, defects, say)
@@ -119,8 +120,7 @@ def fit(
         },
         "thresholds": {**rule, "scores": cal.scores_from},
         "camera": opts.camera,
-        "warnings": [w for w in warnings if not w.startswith("!")],
-        "neighbourhood": opts.neighbourhood,
+        "warnings": warnings,
         "train_seconds": round(time.monotonic() - started, 1),
     }
     metrics: dict = {}
