@@ -103,6 +103,9 @@ class Link:
         self.ignored_retained = 0
         self.quick_drops = 0  # disconnects soon after connecting, in a row
         self._connected_at = 0.0
+        # Set once paho has re-sent what was in flight before a drop (see `_on_connect`).
+        self._resent = threading.Event()
+        self._resent_mid: int | None = None
         self.client_id = cfg.client_id or f"lineside-{station}-{secrets.token_hex(3)}"
         self._listeners: dict[str, MessageHandler] = {}  # topics outside ours, e.g. HA's status
         self.client = self._make_client()
@@ -116,6 +119,7 @@ class Link:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         return client
 
@@ -152,7 +156,12 @@ class Link:
         self.connected = True
         self._connected_at = time.monotonic()
         log.info("connected to the broker as %s", self.client_id)
-        client.subscribe(contract.command_filter(self.cfg.prefix, self.station), qos=1)
+        # paho re-sends the messages left unacknowledged by a drop only after this callback
+        # returns; a new row handed over before that would overtake them. The broker answers
+        # this subscription after those re-sends are on the wire, so its SUBACK opens the way.
+        _, self._resent_mid = client.subscribe(
+            contract.command_filter(self.cfg.prefix, self.station), qos=1
+        )
         for full in list(self._listeners):
             client.subscribe(full, qos=1)
         client.publish(self.topic("status"), b"online", qos=1, retain=True)
@@ -160,9 +169,14 @@ class Link:
             retained = list(self._retained.items())
         for name, (payload, qos) in retained:
             client.publish(name, payload, qos=qos, retain=True)
-        self.wake()
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        if mid == self._resent_mid:
+            self._resent.set()
+            self.wake()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._resent.clear()
         if self.connected and not self._stopping.is_set():
             log.warning("disconnected from the broker (%s); retrying", reason_code)
             self._note_quick_drop()
@@ -280,6 +294,13 @@ class Link:
         self._hand_over()
         return True
 
+    def _may_send(self) -> bool:
+        """Connected and past paho's re-sends; a broker that never answers the subscription
+        holds new rows back for a few seconds at most."""
+        if not self.connected:
+            return False
+        return self._resent.is_set() or time.monotonic() - self._connected_at > 5.0
+
     def _delete_acknowledged(self) -> None:
         """Delete acknowledged rows; on a full disk they stay listed and are retried later
         (they are never handed over again: `_handed_up_to` is past them)."""
@@ -295,7 +316,10 @@ class Link:
             self._delete_failing = False
 
     def _hand_over(self) -> None:
-        """Give paho the next outbox rows, in order, keeping at most a window in flight."""
+        """Give paho the next outbox rows, in order, keeping at most a window in flight. Rows
+        wait in the outbox while the broker is away, so none overtakes a re-sent one."""
+        if not self._may_send():
+            return
         room = self._window - len(self._in_flight)
         if room <= 0:
             return
