@@ -166,6 +166,11 @@ class FeatureModel:
                 f"backbone has a {bb.input.dtype} input and {len(bb.outputs)} outputs, the "
                 f"manifest says {declared_in.dtype} and {len(declared)}"
             )
+        if bb.input.shape != tuple(declared_in.shape):
+            raise ModelError(
+                f"backbone input is {list(bb.input.shape)} for the preprocessed size, the "
+                f"manifest says {list(declared_in.shape)}"
+            )
         for actual, spec in zip(bb.outputs, declared, strict=True):
             if actual.dtype != spec.dtype or not np.isclose(actual.scale, spec.scale):
                 raise ModelError("backbone output quantization differs from the manifest")

@@ -170,6 +170,16 @@ REFUSALS = [
         "head does not load",
     ),
     (
+        "input shape",
+        dict(edit_manifest=lambda m: m["input"].update(shape=[1, 64, 64, 1])),
+        "the manifest says [1, 64, 64, 1]",
+    ),
+    (
+        "self-test past its tolerance",
+        dict(edit_manifest=lambda m: _shift_selftest(m, 3)),
+        "by the trainer (tolerance",
+    ),
+    (
         "pickled head",
         dict(
             edit_files=lambda f: f.update(
@@ -179,6 +189,12 @@ REFUSALS = [
         "head does not load",
     ),
 ]
+
+
+def _shift_selftest(manifest: dict, tolerances: float) -> None:
+    st = manifest["selftest"]
+    for image in st["images"]:
+        image["score"] += tolerances * st["tolerance"]
 
 
 @pytest.mark.parametrize(("case", "changes", "reason"), REFUSALS, ids=[r[0] for r in REFUSALS])
