@@ -76,9 +76,17 @@ def _outbox_rows(path: Path) -> int:
 
 
 def _review(folder: Path) -> tuple[int, float]:
-    files = [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
-    items = {p.parent for p in files if p.parent != folder}
-    return len(items), sum(p.stat().st_size for p in files) / 1e6
+    """Parts kept and their size; the store rotates as it is read, so vanished files are skipped."""
+    items, size = set(), 0
+    for p in folder.rglob("*") if folder.exists() else []:
+        try:
+            if p.is_file():
+                size += p.stat().st_size
+                if p.parent != folder:
+                    items.add(p.parent)
+        except FileNotFoundError:
+            continue
+    return len(items), size / 1e6
 
 
 def _sample(daemon: DaemonProcess, work: Path, started: float) -> dict:
@@ -142,6 +150,41 @@ def _plot(rows: list[dict], events: list[tuple[float, str]], path: Path, title: 
     fig.savefig(path, dpi=110)
 
 
+def _soak(args, work: Path, daemon: DaemonProcess, broker: Broker, key):
+    """Sample, restart the broker and push bundles on schedule until the time is up."""
+    started = time.monotonic()
+    rows: list[dict] = []
+    events: list[tuple[float, str]] = []
+    pushes: list[str] = []
+    next_sample = 0.0
+    next_restart, next_push = args.restart_min * 60, args.push_min * 60
+    with open(work / "soak.csv", "w", newline="") as out:
+        table = csv.DictWriter(out, COLUMNS)
+        table.writeheader()
+        while (now := time.monotonic() - started) < args.hours * 3600:
+            if now >= next_sample:
+                rows.append(_sample(daemon, work, started))
+                table.writerow(rows[-1])
+                out.flush()
+                print(" ".join(f"{k}={v}" for k, v in rows[-1].items()), flush=True)
+                next_sample += args.sample_s
+            if now >= next_restart:
+                events.append((now / 60, "restart"))
+                broker.stop(signal.SIGTERM)
+                time.sleep(5)
+                broker.start()
+                next_restart += args.restart_min * 60
+            if now >= next_push:
+                events.append((now / 60, "push"))
+                pushes.append(_push(work, args.bundle, key, f"soak-{len(pushes) + 2}", broker.port))
+                print(f"push {len(pushes)}: {pushes[-1]}", flush=True)
+                next_push += args.push_min * 60
+            time.sleep(1)
+        rows.append(_sample(daemon, work, started))
+        table.writerow(rows[-1])
+    return rows, events, pushes
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("bundle", type=Path)
@@ -169,39 +212,15 @@ def main() -> int:
     stop = threading.Event()
     shown = [0]
     threading.Thread(target=_client, args=(page, stop, shown), daemon=True).start()
-    started = time.monotonic()
-    rows: list[dict] = []
-    events: list[tuple[float, str]] = []
-    pushes: list[str] = []
-    next_sample = 0.0
-    next_restart, next_push = args.restart_min * 60, args.push_min * 60
-    end = args.hours * 3600
-    with open(work / "soak.csv", "w", newline="") as out:
-        table = csv.DictWriter(out, COLUMNS)
-        table.writeheader()
-        while (now := time.monotonic() - started) < end:
-            if now >= next_sample:
-                rows.append(_sample(daemon, work, started))
-                table.writerow(rows[-1])
-                out.flush()
-                print(" ".join(f"{k}={v}" for k, v in rows[-1].items()), flush=True)
-                next_sample += args.sample_s
-            if now >= next_restart:
-                events.append((now / 60, "restart"))
-                broker.stop(signal.SIGTERM)
-                time.sleep(5)
-                broker.start()
-                next_restart += args.restart_min * 60
-            if now >= next_push:
-                events.append((now / 60, "push"))
-                pushes.append(_push(work, args.bundle, key, f"soak-{len(pushes) + 2}", broker.port))
-                print(f"push {len(pushes)}: {pushes[-1]}", flush=True)
-                next_push += args.push_min * 60
-            time.sleep(1)
-        rows.append(_sample(daemon, work, started))
-        table.writerow(rows[-1])
-    stop.set()
-    status, _ = daemon.terminate(30)
+    try:
+        rows, events, pushes = _soak(args, work, daemon, broker, key)
+    except BaseException:
+        broker.stop(signal.SIGTERM)
+        raise
+    finally:
+        stop.set()
+        # The daemon may have ended by itself: that is its exit status, not a stop's.
+        status = daemon.terminate(30)[0] if daemon.proc.poll() is None else daemon.wait(1)
     made = _made(work / "outbox.db")
     rec.wait_for(lambda: len(set(_seqs(rec))) >= made, 60, "every inspection made")
     seqs = _seqs(rec)
