@@ -26,7 +26,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import machine, parts_video
-from benchmarks.fleet import rss_mb
 from benchmarks.page import TOKEN, _client
 from lineside.deploy import signing
 from tests.support import bundles as kit
@@ -93,7 +92,7 @@ def _sample(daemon: DaemonProcess, work: Path, started: float) -> dict:
     items, size = _review(work / "review")
     return {
         "minutes": round((time.monotonic() - started) / 60, 2),
-        "rss_mb": round(rss_mb(daemon.pid), 1),
+        "rss_mb": round(daemon.rss_mb(), 1),
         "fds": daemon.fds(),
         "threads": daemon.threads(),
         "outbox_rows": _outbox_rows(work / "outbox.db"),

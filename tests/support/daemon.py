@@ -62,3 +62,8 @@ class DaemonProcess:
 
     def fds(self) -> int:
         return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def rss_mb(self) -> float:
+        """Resident memory, in MiB."""
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        return int(status.split("VmRSS:")[1].split()[0]) / 1024

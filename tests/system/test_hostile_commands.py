@@ -12,9 +12,9 @@ import threading
 import time
 
 from lineside.deploy import bundle as bundles
-from lineside.deploy import contract
+from lineside.deploy import contract, signing
+from tests.support import barrage, tls
 from tests.support import bundles as kit
-from tests.support import tls
 from tests.support.mqtt_client import Recorder
 from tests.support.station import PREFIX, deploy, replies, reply_to, still_serving
 
@@ -268,3 +268,37 @@ def test_the_daemon_and_lineside_deploy_over_tls(tmp_path, broker, start_daemon,
     assert status.stdout.splitlines()[1].split()[:2] == ["cell-1", "online"], status.stdout
     plain = deploy("status", "--broker", broker_at)
     assert plain.returncode == 2 and "lineside-deploy: error:" in plain.stderr
+
+
+def test_memory_stays_bounded_under_three_barrages_of_bad_bundles(
+    tmp_path, broker, start_daemon, parts_video, feature_fit, station_keys
+):
+    """290 hostile commands, 16 of them bad bundles, three times over, on the default model."""
+    key, _ = station_keys
+    rogue = signing.load_private(signing.generate(tmp_path / "rogue", "rogue")[0])
+    good = bundles.sign(feature_fit.path.read_bytes(), key)
+    (tmp_path / "default.lsb").write_bytes(good)
+    rec = Recorder(broker.port, f"{PREFIX}/#", "barrage")
+    daemon = start_daemon(
+        broker.port,
+        source={"kind": "video", "path": str(parts_video), **VIDEO},
+        model={"path": str(tmp_path / "default.lsb")},
+    )
+    rec.wait_for(lambda: len(rec.on("inspection")) >= 20, 120, "inspections")
+    barrage_commands = barrage.commands(good, key, rogue)
+    after = []
+    for _ in range(3):
+        answered = len(replies(rec))
+        for name, payload in barrage_commands:
+            rec.client.publish(f"{PREFIX}/cmd/{name}", payload, qos=1)
+        rec.wait_for(
+            lambda n=answered: len(replies(rec)) >= n + barrage.COMMANDS, 300, "every reply"
+        )
+        time.sleep(5)
+        after.append(daemon.rss_mb())
+    obeyed = [d for d in replies(rec) if d["ok"]]
+    assert not obeyed, f"hostile commands obeyed: {obeyed}"
+    assert after[2] - after[0] <= 30, f"resident MB after each barrage: {after}"
+    assert after[2] < 300, f"resident MB after each barrage: {after}"
+    still_serving(rec)
+    rec.close()
