@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import signal
 import sqlite3
 import sys
@@ -75,17 +76,17 @@ def _outbox_rows(path: Path) -> int:
 
 
 def _review(folder: Path) -> tuple[int, float]:
-    """Parts kept and their size; the store rotates as it is read, so vanished files are skipped."""
-    items, size = set(), 0
-    for p in folder.rglob("*") if folder.exists() else []:
-        try:
-            if p.is_file():
-                size += p.stat().st_size
-                if p.parent != folder:
-                    items.add(p.parent)
-        except FileNotFoundError:
-            continue
-    return len(items), size / 1e6
+    """Parts kept and their size; the store rotates as it is read, so vanished files are
+    skipped (os.walk passes over folders removed under it)."""
+    items, size = 0, 0
+    for here, _, files in os.walk(folder):
+        items += Path(here) != folder and bool(files)
+        for name in files:
+            try:
+                size += os.stat(os.path.join(here, name)).st_size
+            except FileNotFoundError:
+                continue
+    return items, size / 1e6
 
 
 def _sample(daemon: DaemonProcess, work: Path, started: float) -> dict:
