@@ -92,3 +92,40 @@ def pytest_collection_modifyitems(config, items):
         in_system = "system" in item.path.parts
         if in_system or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+# What each missing piece of the machine needs, as a skip reason names it.
+INSTALLS = {
+    "mosquitto": "mosquitto",
+    "chromium-driver": "chromium chromium-driver",
+}
+
+
+_NOT_RUN = pytest.StashKey[list[str]]()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Gather what did not run and why, and the command that fixes it (printed last)."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    reasons: dict[str, int] = {}
+    for report in skipped:
+        reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    packages = sorted({p for key, p in INSTALLS.items() if any(key in r for r in reasons)})
+    lines = ["", f"NOT RUN: {len(skipped)} test(s) were skipped; this run is not the whole suite:"]
+    lines += [f"  {n:4d}  {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])]
+    if packages:
+        lines.append(
+            f"Install what they need, then run again: sudo apt-get install {' '.join(packages)}"
+        )
+        lines.append("(scripts/test.sh installs it itself when run as root where apt-get exists)")
+    config.stash[_NOT_RUN] = lines
+
+
+def pytest_unconfigure(config):
+    """After pytest's own summary line, so it is the last thing a newcomer reads."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    for line in config.stash.get(_NOT_RUN, []) if reporter else []:
+        reporter.write_line(line)

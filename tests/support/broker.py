@@ -24,7 +24,7 @@ def mosquitto_binary() -> str:
         (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None
     )
     if found is None:
-        reason = "mosquitto is not installed (apt-get install mosquitto; .ci/run does)"
+        reason = "mosquitto is not installed (apt-get install mosquitto)"
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
