@@ -6,7 +6,6 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Protocol
 
 from lineside.daemon.config import Trigger
 
@@ -18,11 +17,6 @@ class Request:
     id: str | None = None
     part_id: str | None = None
     at: float = 0.0  # wall clock; frames captured before this are too old for the request
-
-
-class Turn(Protocol):
-    def wait(self, stop: threading.Event, timeout: float) -> Request | None:
-        """The next request, or None when `timeout` passed (or `stop` was set) first."""
 
 
 class Continuous:

@@ -25,7 +25,6 @@ SOURCE = (
 # small defects in view; deeper ones add context but blur a scratch into its neighbourhood.
 LAYERS = ("MobilenetV2/expanded_conv_5/add", "MobilenetV2/expanded_conv_12/add")
 STRIDES = (8, 16)
-INPUT_SIZE = 224
 
 
 class BackboneError(Exception):

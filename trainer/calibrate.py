@@ -18,12 +18,12 @@ import numpy as np
 from lineside.daemon.core import anomaly_map
 from lineside.daemon.core.pipeline import postprocess
 from lineside.daemon.runtime import Model
-from lineside.deploy.manifest import AnomalyMap, Postprocess, Thresholds
+from lineside.deploy.manifest import MAP_KINDS, AnomalyMap, Postprocess, Thresholds
 from lineside.trainer import metrics
 from lineside.trainer.options import Targets
 
 SMOOTHING = (0.0, 2.0, 4.0)
-KINDS = anomaly_map.KINDS
+KINDS = MAP_KINDS
 # A pixel threshold of exactly 0 would flag every pixel that differs from its reconstruction.
 _EPS = float(np.finfo(np.float32).eps)
 

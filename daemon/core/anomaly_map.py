@@ -15,7 +15,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from lineside.deploy.manifest import FEATURE_MAP, MAP_KINDS, AnomalyMap
+from lineside.deploy.manifest import FEATURE_MAP, AnomalyMap
 
 # SSIM's stabilising constants for data in [0, 1] (Wang et al. 2004: K1 = 0.01, K2 = 0.03).
 _C1 = np.float32(0.01**2)
@@ -79,12 +79,12 @@ def blend(x: np.ndarray, reconstruction: np.ndarray, l2_weight: float) -> np.nda
     return out
 
 
-def _raw(kind: str) -> Callable[[np.ndarray, np.ndarray, AnomalyMap], np.ndarray]:
-    return {
-        "squared_error": lambda x, r, _: squared_error(x, r),
-        "ssim": lambda x, r, _: dssim(x, r),
-        "blend": lambda x, r, spec: blend(x, r, spec.l2_weight),
-    }[kind]
+# The pixel maps a manifest may name (MAP_KINDS), from the input and its reconstruction.
+RAW_MAPS: dict[str, Callable[[np.ndarray, np.ndarray, AnomalyMap], np.ndarray]] = {
+    "squared_error": lambda x, r, _: squared_error(x, r),
+    "ssim": lambda x, r, _: dssim(x, r),
+    "blend": lambda x, r, spec: blend(x, r, spec.l2_weight),
+}
 
 
 def feature_distance(x: np.ndarray, distances: np.ndarray) -> np.ndarray:
@@ -107,10 +107,8 @@ def compute(x: np.ndarray, model_output: np.ndarray, spec: AnomalyMap) -> np.nda
     if spec.kind == FEATURE_MAP:
         amap = feature_distance(x, model_output)
     else:
-        amap = _raw(spec.kind)(x, model_output, spec)
+        amap = RAW_MAPS[spec.kind](x, model_output, spec)
     if spec.smooth_sigma > 0:
         amap = cv2.GaussianBlur(amap, (0, 0), spec.smooth_sigma)
     return amap
 
-
-KINDS = MAP_KINDS

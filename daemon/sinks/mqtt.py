@@ -253,9 +253,6 @@ class Link:
         """Tell the sender that new outbox rows are waiting."""
         self._acks.put(-1)
 
-    def in_flight(self) -> int:
-        return len(self._in_flight)
-
     def flush(self, timeout_s: float) -> None:
         """While connected, give the outbox up to `timeout_s` to drain before a stop."""
         deadline = time.monotonic() + timeout_s

@@ -1,5 +1,6 @@
 """The Lineside topics: every inspection to `inspection` and `verdict` through the outbox, the
-score and heatmaps as retained state. Payloads are built here and nowhere else."""
+score and heatmaps as retained state. The payloads of these topics are built here; Sparkplug B,
+OPC UA and Home Assistant build theirs in their own modules."""
 
 from __future__ import annotations
 
