@@ -27,13 +27,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import machine
 from benchmarks.timing import median_ms
-from lineside.daemon import selftest
 from lineside.daemon.core import anomaly_map
 from lineside.daemon.core.denoise import binarize, remove_small_clusters
 from lineside.daemon.core.pipeline import Frame, inspect_frame
 from lineside.daemon.core.preprocess import preprocess
 from lineside.daemon.core.regions import find_regions
 from lineside.daemon.core.score import SCORES, TOP_K_SHARE
+from lineside.daemon.intake import selftest
 from lineside.daemon.runtime import load_bundle
 from lineside.daemon.sinks import mqtt_topics
 from lineside.deploy.manifest import Manifest

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from lineside.daemon.camera import Camera
+from lineside.daemon.capture.camera import Camera
+from lineside.daemon.capture.image_files import VIDEO_SUFFIXES
 from lineside.daemon.config import Heatmap, Source
 from lineside.daemon.core.pipeline import inspect_frame
 from lineside.daemon.core.preprocess import preprocess
-from lineside.daemon.image_files import VIDEO_SUFFIXES
 from lineside.daemon.runtime import load_bundle
 from lineside.daemon.sinks import mqtt_topics
-from lineside.daemon.sinks.outbox import Outbox, Writer
+from lineside.daemon.transport.outbox import Outbox, Writer
 
 # Work on the frame thread besides inference; heatmaps are rate-limited, so listed apart.
 FRAME_PATH = ("preprocess", "anomaly_map", "denoise", "regions", "verdict", "publish")

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from lineside.daemon.signals import Signals
+from lineside.daemon.service.signals import Signals
 
 # The commands import the pipeline (NumPy, OpenCV, LiteRT: about half a second) when they run,
 # so that `run` has its signal handlers installed first and `--help` answers at once.
@@ -143,10 +143,10 @@ def load_rules(path: Path | None) -> tuple:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from lineside.daemon.capture.image_files import read_paths
     from lineside.daemon.core import heatmap
     from lineside.daemon.core.pipeline import Frame, inspect_frame
     from lineside.daemon.core.preprocess import FrameError
-    from lineside.daemon.image_files import read_paths
     from lineside.daemon.runtime import load_bundle
     from lineside.daemon.sinks.mqtt_topics import inspection_doc
 
@@ -181,9 +181,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from lineside.daemon import service
+    from lineside.daemon.service import lifecycle
 
-    return service.run(args.config, args.exit_when_source_ends, args.signals)
+    return lifecycle.run(args.config, args.exit_when_source_ends, args.signals)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -200,14 +200,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from lineside.daemon import config, preflight, service
-    from lineside.daemon.bundle_store import BundleStore
+    from lineside.daemon import config
+    from lineside.daemon.intake.bundle_store import BundleStore
     from lineside.daemon.runtime import ModelError
+    from lineside.daemon.service import lifecycle, preflight
     from lineside.deploy.bundle import BundleError
 
     cfg = config.load(args.config)
     preflight.check(cfg)
-    bundle_path = service.resolve_bundle(cfg.model.path)
+    bundle_path = lifecycle.resolve_bundle(cfg.model.path)
     store = BundleStore(cfg.model.store, cfg.model.trusted_keys, cfg.model.max_bundle_bytes, 1)
     try:
         loaded = store.vet(bundle_path.read_bytes())

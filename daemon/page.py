@@ -1,11 +1,11 @@
 """The operator's page: live view, score trend, station state, and the review queue to label.
 
 Served by the daemon (Starlette on uvicorn, in its own thread, only when `ui:` is configured).
-It reads what the station keeps: the latest result (kept by `PageSink`, a reference and a trend
-point per inspection, nothing rendered), the station's health and the review store. The overlay
-is rendered when a browser asks for it, at the page's rate, never on the frame thread, and not
-at all while no page is open. Every route but the login needs the session cookie set by logging
-in with the token (or the token as a bearer header); labelling is a POST.
+It reads what the station keeps: the latest result (kept by `sinks.page.PageSink`, a reference
+and a trend point per inspection, nothing rendered), the station's health and the review store.
+The overlay is rendered when a browser asks for it, at the page's rate, never on the frame
+thread, and not at all while no page is open. Every route but the login needs the session
+cookie set by logging in with the token (or the token as a bearer header); labelling is a POST.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import logging
 import secrets
 import threading
 import time
-from collections import deque
 from importlib import resources
 from pathlib import Path
 
@@ -35,8 +34,7 @@ from starlette.routing import Route
 
 from lineside.daemon.config import Ui
 from lineside.daemon.core import heatmap
-from lineside.daemon.sinks import Result
-from lineside.daemon.sinks.exported import Health, Tally
+from lineside.daemon.sinks.page import PageSink
 from lineside.daemon.sinks.review import NotInStore
 from lineside.deploy.contract import LABELS
 
@@ -46,47 +44,6 @@ COOKIE = "lineside_session"
 SESSION_S = 12 * 3600
 REVIEW_ROWS = 60
 ITEM_FILES = ("frame.jpg", "heatmap.jpg")
-
-
-SEVERITY = {"pass": 0, "review": 1, "fail": 2}
-
-
-class PageSink:
-    """Keeps the latest result and the score trend for the page; O(1) per inspection.
-
-    The trend holds one point per second: the highest score of that second and its worst
-    verdict, so a spike is never thinned away and a 10-minute trend is at most 600 points."""
-
-    def __init__(self, health: Health, trend_minutes: float) -> None:
-        self.tally = Tally(health)
-        self.latest: Result | None = None
-        self.trend_s = trend_minutes * 60
-        self.trend: deque[list] = deque(maxlen=int(self.trend_s) + 1)
-
-    def start(self) -> None:
-        """Nothing to open: the page's server is started by `Page`."""
-
-    def publish(self, result: Result) -> None:
-        self.tally.record(result)
-        self.latest = result
-        now, insp = time.time(), result.inspection
-        score, verdict = float(insp.score), insp.verdict
-        last = self.trend[-1] if self.trend else None
-        if last is not None and int(last[0]) == int(now):
-            last[1] = max(last[1], score)
-            if SEVERITY[verdict] > SEVERITY[last[2]]:
-                last[2] = verdict
-        else:
-            self.trend.append([now, score, verdict])
-        while self.trend and now - self.trend[0][0] > self.trend_s:
-            self.trend.popleft()
-
-    def close(self) -> None:
-        """The server is stopped by `Page`."""
-
-    def points(self) -> list[list]:
-        """The trend: [time, highest score, worst verdict] per second."""
-        return [[round(t, 1), round(s, 5), v] for t, s, v in list(self.trend)]
 
 
 class Page:

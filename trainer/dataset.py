@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lineside.daemon.capture.image_files import IMAGE_SUFFIXES, read_image
 from lineside.daemon.core.preprocess import frame_channels
-from lineside.daemon.image_files import IMAGE_SUFFIXES, read_image
 from lineside.deploy.manifest import FrameSpec
 
 

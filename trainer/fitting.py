@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lineside.daemon import selftest
 from lineside.daemon.core import image_health
 from lineside.daemon.core.pipeline import inspect_frame
 from lineside.daemon.core.preprocess import preprocess
+from lineside.daemon.intake import selftest
 from lineside.deploy import bundle as bundles
 from lineside.deploy.manifest import (
     AnomalyMap,

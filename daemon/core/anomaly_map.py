@@ -111,4 +111,3 @@ def compute(x: np.ndarray, model_output: np.ndarray, spec: AnomalyMap) -> np.nda
     if spec.smooth_sigma > 0:
         amap = cv2.GaussianBlur(amap, (0, 0), spec.smooth_sigma)
     return amap
-

@@ -15,8 +15,8 @@ import time
 from lineside.daemon.config import Drift
 from lineside.daemon.core import drift, image_health
 from lineside.daemon.sinks import Result
-from lineside.daemon.sinks.mqtt import Link
 from lineside.daemon.sinks.mqtt_topics import json_bytes
+from lineside.daemon.transport.link import Link
 from lineside.deploy.contract import PAYLOAD_VERSION
 from lineside.deploy.manifest import Reference
 

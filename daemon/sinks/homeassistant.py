@@ -18,8 +18,8 @@ from pathlib import Path
 
 from lineside.daemon.config import HomeAssistant
 from lineside.daemon.sinks import Result
-from lineside.daemon.sinks.mqtt import Link
-from lineside.daemon.sinks.outbox import Writer
+from lineside.daemon.transport.link import Link
+from lineside.daemon.transport.outbox import Writer
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from lineside.daemon.config import Heatmap
 from lineside.daemon.core import heatmap
 from lineside.daemon.core.pipeline import Frame, Inspection
 from lineside.daemon.sinks import Result
-from lineside.daemon.sinks.mqtt import Link
-from lineside.daemon.sinks.outbox import Writer
+from lineside.daemon.transport.link import Link
+from lineside.daemon.transport.outbox import Writer
 from lineside.deploy.bundle import Bundle
 from lineside.deploy.contract import PAYLOAD_VERSION
 

@@ -23,7 +23,7 @@ from lineside.daemon.config import Mqtt, Sparkplug
 from lineside.daemon.sinks import Result
 from lineside.daemon.sinks import sparkplug_b_pb2 as pb
 from lineside.daemon.sinks.exported import BY_PATH, INSPECTION_PATHS, VALUES, Health, Tally, Value
-from lineside.daemon.sinks.mqtt import make_client
+from lineside.daemon.transport.link import make_client
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from lineside.daemon.image_files import read_paths
+from lineside.daemon.capture.image_files import read_paths
 
 
 def test_folder_recursive_sorted_with_unique_names(tmp_path):

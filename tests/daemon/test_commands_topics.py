@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lineside.daemon import commands
+from lineside.daemon.transport import commands
 from lineside.deploy import contract, signing
 
 

@@ -6,7 +6,7 @@ import os
 import threading
 import time
 
-from lineside.daemon.model_watch import FolderWatch
+from lineside.daemon.intake.model_watch import FolderWatch
 
 
 def _watch(folder, newer_than_ns=0):

@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from lineside.daemon import triggers
-from lineside.daemon.camera import Camera
+from lineside.daemon.capture import triggers
+from lineside.daemon.capture.camera import Camera
 from lineside.daemon.config import Heatmap, Source, Trigger
-from lineside.daemon.notify import Notifier
+from lineside.daemon.service.notify import Notifier
 from lineside.daemon.sinks.mqtt_topics import HeatmapPolicy
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lineside.daemon.sinks.outbox import Outbox, Writer
+from lineside.daemon.transport.outbox import Outbox, Writer
 
 
 def _msg(i: int, size: int = 10) -> tuple[str, bytes, int, bool]:

@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from lineside.daemon import commands
 from lineside.daemon.config import Review
 from lineside.daemon.core.pipeline import Frame, inspect_frame
 from lineside.daemon.runtime import load_bundle
 from lineside.daemon.sinks import Result
 from lineside.daemon.sinks.review import NotInStore, ReviewSink, ReviewStore
+from lineside.daemon.transport import commands
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,11 @@ from collections import OrderedDict
 
 import pytest
 
-from lineside.daemon import triggers
-from lineside.daemon.bundle_store import BundleStore
-from lineside.daemon.control import Control, Inbox
-from lineside.daemon.swap import Job, ModelSwap
+from lineside.daemon.capture import triggers
+from lineside.daemon.intake.bundle_store import BundleStore
+from lineside.daemon.intake.swap import Job, ModelSwap
+from lineside.daemon.service.control import Control
+from lineside.daemon.transport.inbox import Inbox
 from lineside.deploy import contract, signing
 from tests.support import bundles as kit
 from tests.support.disk import fill

@@ -17,12 +17,13 @@ from collections import OrderedDict
 import cv2
 import numpy as np
 
-from lineside.daemon import config, service
-from lineside.daemon.connection import Connection
-from lineside.daemon.control import Inbox
-from lineside.daemon.notify import Notifier
-from lineside.daemon.signals import Signals
-from lineside.daemon.station import Station
+from lineside.daemon import config
+from lineside.daemon.service import lifecycle
+from lineside.daemon.service.notify import Notifier
+from lineside.daemon.service.signals import Signals
+from lineside.daemon.service.station import Station
+from lineside.daemon.transport.connection import Connection
+from lineside.daemon.transport.inbox import Inbox
 from tests.support.disk import fill
 from tests.support.mqtt_client import Recorder
 from tests.support.station import PREFIX, still_serving
@@ -165,7 +166,7 @@ def test_a_dead_network_thread_ends_the_frame_loop_as_a_fault(
             "threads": 1,
         }
     )
-    store, active = service.open_store(cfg)
+    store, active = lifecycle.open_store(cfg)
     conn = Connection.open(cfg, Inbox())
     signals = Signals()
     station = Station(cfg, conn, store, active, signals, OrderedDict())
@@ -180,7 +181,7 @@ def test_a_dead_network_thread_ends_the_frame_loop_as_a_fault(
             conn.link.client.loop_stop()  # paho's network thread ends
             timer = threading.Timer(30, signals.stop.set)  # a bound, should the check fail
             timer.start()
-            outcome = service.serve(station, Notifier(), exit_at_end=False)
+            outcome = lifecycle.serve(station, Notifier(), exit_at_end=False)
             timer.cancel()
         assert outcome == "fault"
         assert station.alive() == "mqtt link or outbox writer"

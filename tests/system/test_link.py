@@ -9,8 +9,8 @@ import signal
 import time
 
 from lineside.daemon.config import Mqtt
-from lineside.daemon.sinks.mqtt import Link
-from lineside.daemon.sinks.outbox import Outbox
+from lineside.daemon.transport.link import Link
+from lineside.daemon.transport.outbox import Outbox
 from tests.support.mqtt_client import Recorder
 
 
@@ -31,7 +31,7 @@ def test_each_process_has_its_own_client_id_unless_configured(tmp_path):
 def test_a_second_client_with_our_configured_id_is_named_in_the_log(tmp_path, broker, caplog):
     cfg = Mqtt(host="127.0.0.1", port=broker.port, client_id="press-3", keepalive_s=5)
     links = _links(tmp_path, cfg, 2)
-    caplog.set_level(logging.ERROR, logger="lineside.daemon.sinks.mqtt")
+    caplog.set_level(logging.ERROR, logger="lineside.daemon.transport.link")
     for link in links:
         link.start()
     try:

@@ -132,7 +132,7 @@ def test_evaluate_cli_refuses_data_without_a_test_split(trained, tmp_path, capsy
 
 def test_the_default_model_learns_to_repair_synthetic_defects(synth_dir, tmp_path):
     """The denoising path end to end: pasted-defect training, map choice, int8 agreement."""
-    from lineside.daemon import selftest
+    from lineside.daemon.intake import selftest
     from lineside.daemon.runtime import load_bundle
     from lineside.trainer.fit import FitOptions, fit
 

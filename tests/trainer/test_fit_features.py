@@ -9,9 +9,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from lineside.daemon import selftest
-from lineside.daemon.bundle_store import BundleStore
 from lineside.daemon.core.heads import AutoencoderHead, GaussianHead
+from lineside.daemon.intake import selftest
+from lineside.daemon.intake.bundle_store import BundleStore
 from lineside.daemon.runtime import FeatureModel, ModelError, load_bundle, load_model
 from lineside.deploy import bundle as bundles
 from lineside.deploy import signing
@@ -245,7 +245,7 @@ def test_the_report_shows_every_head_the_fit_tried(feature_fit):
 
 
 def test_a_compressing_source_on_a_bundle_fitted_without_saying_so_is_warned(feature_fit):
-    from lineside.daemon.service import camera_warning
+    from lineside.daemon.service.lifecycle import camera_warning
 
     stated = feature_fit.manifest  # fitted with --camera jpeg
     assert camera_warning("stream", stated) is None

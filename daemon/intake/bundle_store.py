@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lineside.daemon import selftest
+from lineside.daemon.intake import selftest
 from lineside.daemon.runtime import FeatureModel, Model, ModelError, load_model
 from lineside.deploy import bundle as bundles
 from lineside.deploy import signing

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lineside.daemon.bundle_store import BundleStore, Loaded
+from lineside.daemon.intake.bundle_store import BundleStore, Loaded
 from lineside.daemon.runtime import ModelError
 from lineside.deploy.bundle import BundleError, sha256_hex
 

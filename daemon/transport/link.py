@@ -33,7 +33,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from lineside.daemon import worth_logging
 from lineside.daemon.config import ConfigError, Mqtt
-from lineside.daemon.sinks.outbox import Outbox
+from lineside.daemon.transport.outbox import Outbox
 from lineside.deploy import contract
 
 log = logging.getLogger(__name__)

@@ -14,43 +14,21 @@ the station, its request id and the time, once.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
-from lineside.daemon import commands, triggers, worth_logging
-from lineside.daemon.swap import Job, ModelSwap, Reply
+from lineside.daemon.capture import triggers
+from lineside.daemon.intake.swap import Job, ModelSwap, Reply
+from lineside.daemon.transport import commands
+from lineside.daemon.transport.inbox import Inbox
 from lineside.deploy import contract, signing
 
 log = logging.getLogger(__name__)
 
-INBOX_SIZE = 1000
 REMEMBERED_IDS = 10_000  # signed request ids seen, so each signed command acts once
-
-
-class Inbox:
-    """Commands as they arrive, for the control thread; drops (and counts) when full."""
-
-    def __init__(self, capacity: int = INBOX_SIZE) -> None:
-        self.dropped = 0
-        self._queue: queue.Queue[tuple[str, bytes]] = queue.Queue(maxsize=capacity)
-
-    def put(self, name: str, payload: bytes) -> None:
-        try:
-            self._queue.put_nowait((name, payload))
-        except queue.Full:
-            self.dropped += 1
-            if worth_logging(self.dropped):
-                log.warning("command inbox full: %d command(s) dropped", self.dropped)
-
-    def get(self, timeout: float) -> tuple[str, bytes] | None:
-        try:
-            return self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
 
 
 class Control:

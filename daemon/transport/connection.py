@@ -10,9 +10,9 @@ import logging
 from dataclasses import dataclass
 
 from lineside.daemon.config import Config, ConfigError
-from lineside.daemon.control import Inbox
-from lineside.daemon.sinks.mqtt import Link
-from lineside.daemon.sinks.outbox import Outbox, Writer
+from lineside.daemon.transport.inbox import Inbox
+from lineside.daemon.transport.link import Link
+from lineside.daemon.transport.outbox import Outbox, Writer
 from lineside.deploy import contract
 
 log = logging.getLogger(__name__)

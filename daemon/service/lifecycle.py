@@ -15,15 +15,16 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
-from lineside.daemon import config, preflight
-from lineside.daemon.bundle_store import BundleStore, Loaded
+from lineside.daemon import config
 from lineside.daemon.config import Config
-from lineside.daemon.connection import Connection, key
-from lineside.daemon.control import Inbox
-from lineside.daemon.notify import Notifier
+from lineside.daemon.intake.bundle_store import BundleStore, Loaded
 from lineside.daemon.runtime import ModelError
-from lineside.daemon.signals import Signals
-from lineside.daemon.station import Station
+from lineside.daemon.service import preflight
+from lineside.daemon.service.notify import Notifier
+from lineside.daemon.service.signals import Signals
+from lineside.daemon.service.station import Station
+from lineside.daemon.transport.connection import Connection, key
+from lineside.daemon.transport.inbox import Inbox
 from lineside.deploy.bundle import BundleError
 from lineside.deploy.manifest import Manifest
 

@@ -10,8 +10,8 @@ import os
 from pathlib import Path
 
 from lineside.daemon.config import Config, ConfigError
-from lineside.daemon.sinks.mqtt import read_password
 from lineside.daemon.sinks.review import folder_of
+from lineside.daemon.transport.link import read_password
 from lineside.deploy import signing
 
 

@@ -12,13 +12,13 @@ import importlib
 from importlib import metadata
 
 from lineside.daemon.config import Config
-from lineside.daemon.connection import Connection
 from lineside.daemon.sinks import Queued, Sink
 from lineside.daemon.sinks.drift import DriftSink
 from lineside.daemon.sinks.exported import Health
 from lineside.daemon.sinks.homeassistant import Discovery
 from lineside.daemon.sinks.mqtt_topics import TopicsSink
 from lineside.daemon.sinks.review import ReviewSink, ReviewStore, folder_of
+from lineside.daemon.transport.connection import Connection
 
 
 def _optional(module: str):

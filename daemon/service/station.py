@@ -12,19 +12,21 @@ import logging
 from collections import OrderedDict
 from pathlib import Path
 
-from lineside.daemon import consumers, preflight, stats, triggers, worth_logging
-from lineside.daemon.bundle_store import BundleStore, Loaded
-from lineside.daemon.camera import Camera
+from lineside.daemon import worth_logging
+from lineside.daemon.capture import triggers
+from lineside.daemon.capture.camera import Camera
 from lineside.daemon.config import Config
-from lineside.daemon.connection import Connection
-from lineside.daemon.control import Control
 from lineside.daemon.core.pipeline import inspect_frame
 from lineside.daemon.core.preprocess import FrameError
-from lineside.daemon.model_watch import FolderWatch
+from lineside.daemon.intake.bundle_store import BundleStore, Loaded
+from lineside.daemon.intake.model_watch import FolderWatch
+from lineside.daemon.intake.swap import Job, ModelSwap
+from lineside.daemon.service import consumers, preflight, stats
+from lineside.daemon.service.control import Control
 from lineside.daemon.sinks import Result, Sink
 from lineside.daemon.sinks.mqtt_topics import json_bytes, model_info
 from lineside.daemon.sinks.review import NotInStore
-from lineside.daemon.swap import Job, ModelSwap
+from lineside.daemon.transport.connection import Connection
 from lineside.deploy.contract import PAYLOAD_VERSION
 
 log = logging.getLogger(__name__)
@@ -89,7 +91,8 @@ class Station:
 
     def _page(self):
         """The operator's page (the `ui` extra, checked by preflight); it reads this station."""
-        from lineside.daemon.page import Page, PageSink
+        from lineside.daemon.page import Page
+        from lineside.daemon.sinks.page import PageSink
 
         sink = PageSink(self.health, self.cfg.ui.trend_minutes)
         self.sinks.append(sink)

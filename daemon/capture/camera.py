@@ -18,9 +18,9 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
+from lineside.daemon.capture.image_files import IMAGE_SUFFIXES, read_image
 from lineside.daemon.config import Source
 from lineside.daemon.core.pipeline import Frame
-from lineside.daemon.image_files import IMAGE_SUFFIXES, read_image
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Capture: where frames come from (camera sources, image files) and when to inspect (triggers)."""

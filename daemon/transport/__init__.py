@@ -1,0 +1,1 @@
+"""Transport: how results and commands travel (the broker link, the outbox, commands in)."""
