@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lineside.daemon.core.roi import RoiRule
+from lineside.deploy.manifest import Verdict
 
 
 class ConfigError(Exception):
@@ -125,7 +126,7 @@ class Heatmap(_Frozen):
     enabled: bool = True
     width: int = Field(default=640, ge=32, le=4096)
     quality: int = Field(default=80, ge=10, le=100)
-    verdicts: tuple[Literal["pass", "review", "fail"], ...] = ("review", "fail")
+    verdicts: tuple[Verdict, ...] = ("review", "fail")
     every_nth_pass: int = Field(default=0, ge=0, description="also every Nth pass; 0 = never")
 
 

@@ -37,6 +37,7 @@ from lineside.daemon.core import heatmap
 from lineside.daemon.sinks.page import PageSink
 from lineside.daemon.sinks.review import NotInStore
 from lineside.deploy.contract import LABELS
+from lineside.deploy.manifest import VERDICTS
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ class Page:
 
     def state(self) -> dict:
         health = self.station.health()
-        values = self.sink.tally.values(health)
+        values = self.sink.view.values(health)
         stats = self.station.page_stats()
         return {
             "station": self.station.cfg.station,
@@ -153,7 +154,7 @@ class Page:
             "score": values["Inspection/Score"],
             "review_at": values["Thresholds/ReviewAt"],
             "fail_at": values["Thresholds/FailAt"],
-            "counts": {v: values[f"Counts/{v.capitalize()}"] for v in ("pass", "review", "fail")},
+            "counts": {v: values[f"Counts/{v.capitalize()}"] for v in VERDICTS},
             "fps": values["Rates/InspectedFps"],
             "dropped": values["Camera/DroppedFrames"],
             "camera": health["camera"],

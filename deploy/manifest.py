@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -14,6 +14,8 @@ MAP_KINDS = ("squared_error", "ssim", "blend")
 FEATURE_MAP = "feature_distance"
 HEAD_KINDS = ("gaussian", "memory_bank", "autoencoder")
 SCORE_NAMES = ("anomalous_fraction", "map_max", "top_k_mean")
+Verdict = Literal["pass", "review", "fail"]  # mildest first
+VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
 
 
 class _Frozen(BaseModel):
@@ -103,7 +105,7 @@ class Thresholds(_Frozen):
 class SelfTestImage(_Frozen):
     file: str = Field(pattern=r"^selftest/[A-Za-z0-9_.-]+$")
     score: float = Field(ge=0)
-    verdict: Literal["pass", "review", "fail"]
+    verdict: Verdict
 
 
 class SelfTest(_Frozen):

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Literal
 
-from lineside.deploy.manifest import Thresholds
-
-Verdict = Literal["pass", "review", "fail"]
+from lineside.deploy.manifest import Thresholds, Verdict
 
 
 def verdict(score: float, thresholds: Thresholds, rois_ok: Iterable[bool] = ()) -> Verdict:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from lineside.daemon.intake.bundle_store import BundleStore, Loaded
 from lineside.daemon.runtime import ModelError
+from lineside.daemon.telemetry import model_identity
 from lineside.deploy.bundle import BundleError, sha256_hex
 
 log = logging.getLogger(__name__)
@@ -92,8 +93,8 @@ class ModelSwap:
                     swap.job.request_id,
                     ok=True,
                     message=f"now serving {swap.loaded.label}",
-                    model=name_version(swap.loaded),
-                    previous=name_version(previous),
+                    model=model_identity(swap.loaded.bundle, with_hash=False),
+                    previous=model_identity(previous.bundle, with_hash=False),
                     **extra,
                 )
         if not swaps:
@@ -162,8 +163,3 @@ def give_back_memory() -> None:
     itself, so every push of a bad bundle left the box's resident memory a little higher."""
     if _TRIM is not None:
         _TRIM(0)
-
-
-def name_version(loaded: Loaded) -> dict:
-    m = loaded.bundle.manifest.model
-    return {"name": m.name, "version": m.version}

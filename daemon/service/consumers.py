@@ -18,6 +18,7 @@ from lineside.daemon.sinks.exported import Health
 from lineside.daemon.sinks.homeassistant import Discovery
 from lineside.daemon.sinks.mqtt_topics import TopicsSink
 from lineside.daemon.sinks.review import ReviewSink, ReviewStore, folder_of
+from lineside.daemon.telemetry import Telemetry
 from lineside.daemon.transport.connection import Connection
 
 
@@ -41,6 +42,7 @@ def review(cfg: Config) -> ReviewStore | None:
 def build(
     cfg: Config,
     conn: Connection,
+    telemetry: Telemetry,
     health: Health,
     monitor: DriftSink | None,
     store: ReviewStore | None,
@@ -61,9 +63,11 @@ def build(
         )
     )
     if cfg.sparkplug is not None:
-        node = _optional("sparkplug").EdgeNode(cfg.sparkplug, cfg.mqtt, cfg.station, health)
+        node = _optional("sparkplug").EdgeNode(
+            cfg.sparkplug, cfg.mqtt, cfg.station, telemetry, health
+        )
         sinks.append(Queued(node, "sparkplug"))
     if cfg.opcua is not None:
-        server = _optional("opcua").Server(cfg.opcua, cfg.station, health)
+        server = _optional("opcua").Server(cfg.opcua, cfg.station, telemetry, health)
         sinks.append(Queued(server, "opcua"))
     return sinks

@@ -23,6 +23,7 @@ from lineside.daemon.service import preflight
 from lineside.daemon.service.notify import Notifier
 from lineside.daemon.service.signals import Signals
 from lineside.daemon.service.station import Station
+from lineside.daemon.telemetry import Telemetry
 from lineside.daemon.transport.connection import Connection, key
 from lineside.daemon.transport.inbox import Inbox
 from lineside.deploy.bundle import BundleError
@@ -85,11 +86,12 @@ def run(config_path: Path, exit_at_end: bool = False, signals: Signals | None = 
     preflight.check(cfg)
     store, active = open_store(cfg)
     notifier, inbox, seen = Notifier(), Inbox(), OrderedDict()
+    telemetry = Telemetry()  # the station's history: one for the process, kept over reloads
     conn = Connection.open(cfg, inbox)
     final, station = "stopped", None
     try:
         while True:
-            station = Station(cfg, conn, store, active, signals, seen, replaced=station)
+            station = Station(cfg, conn, store, active, signals, seen, telemetry, station)
             conn.start()
             outcome = _run_station(station, notifier, exit_at_end)
             if outcome == "fault":
@@ -98,6 +100,7 @@ def run(config_path: Path, exit_at_end: bool = False, signals: Signals | None = 
             if outcome != "reload":
                 return 0
             remote = signals.take_reload()
+            telemetry.reloaded()
             cfg, store, active, conn = _reloaded(config_path, remote, cfg, store, station, conn)
     finally:
         conn.close(final)

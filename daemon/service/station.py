@@ -26,6 +26,7 @@ from lineside.daemon.service.control import Control
 from lineside.daemon.sinks import Result, Sink
 from lineside.daemon.sinks.mqtt_topics import json_bytes, model_info
 from lineside.daemon.sinks.review import NotInStore
+from lineside.daemon.telemetry import Telemetry, model_identity
 from lineside.daemon.transport.connection import Connection
 from lineside.deploy.contract import PAYLOAD_VERSION
 
@@ -44,10 +45,11 @@ class Station:
         active: Loaded,
         signals,
         seen: OrderedDict,
+        telemetry: Telemetry,
         replaced: Station | None = None,
     ) -> None:
         self.cfg, self.conn, self.signals = cfg, conn, signals
-        self.counters = stats.Counters()
+        self.telemetry = telemetry
         self.turn = triggers.make(cfg.trigger)
         if replaced is not None:
             self._take_triggers(replaced)
@@ -67,7 +69,9 @@ class Station:
         )
         self.drift = consumers.drift(cfg, conn)
         self.review = consumers.review(cfg)
-        self.sinks: list[Sink] = consumers.build(cfg, conn, self.health, self.drift, self.review)
+        self.sinks: list[Sink] = consumers.build(
+            cfg, conn, telemetry, self.health, self.drift, self.review
+        )
         self.page = self._page() if cfg.ui is not None else None
         self.watch = self._folder_watch(store) if Path(cfg.model.path).is_dir() else None
 
@@ -94,7 +98,7 @@ class Station:
         from lineside.daemon.page import Page
         from lineside.daemon.sinks.page import PageSink
 
-        sink = PageSink(self.health, self.cfg.ui.trend_minutes)
+        sink = PageSink(self.telemetry, self.health, self.cfg.ui.trend_minutes)
         self.sinks.append(sink)
         return Page(self.cfg.ui, preflight.read_token(self.cfg.ui), self, sink)
 
@@ -158,9 +162,10 @@ class Station:
             return "refused"
         seq = self.conn.outbox.next_seq()
         result = Result(seq, frame, insp, req.part_id, active.bundle, self.cfg.station)
+        # Counted before any sink sees it, so each reads counts that include this part.
+        self.telemetry.inspection(insp.verdict, sum(insp.latency_ms.values()))
         for sink in self.sinks:
             sink.publish(result)
-        self.counters.inspection(sum(insp.latency_ms.values()), insp.verdict)
         if req.id is not None:
             self.conn.reply(
                 "trigger",
@@ -218,9 +223,9 @@ class Station:
     def _refused(self, reason: str, req: triggers.Request) -> None:
         """A camera that sends frames the model cannot take (resolution or channels changed):
         counted, reported as a camera fault in `stats`, logged when it starts and now and then."""
-        new_fault = self.counters.frame_fault is None
-        self.counters.refusal(reason)
-        n = self.counters.frame_errors
+        new_fault = self.telemetry.frame_fault is None
+        self.telemetry.refusal(reason)
+        n = self.telemetry.frame_errors
         if new_fault or worth_logging(n):
             log.error("camera fault: frame refused (%d so far): %s", n, reason)
         if req.id is not None:
@@ -228,25 +233,19 @@ class Station:
 
     def health(self) -> dict:
         """The station's state now, for sinks that export it (read from their threads)."""
-        c, cam, conn = self.counters, self.camera, self.conn
-        bundle = self.active.bundle
+        cam, conn = self.camera, self.conn
         return {
-            "camera": "fault" if c.frame_fault else cam.state,
+            "camera": "fault" if self.telemetry.frame_fault else cam.state,
             "camera_online": cam.state == "ok",
             "dropped_frames": cam.dropped,
             "outbox_depth": conn.outbox.depth() + conn.writer.pending(),
             "mqtt_connected": conn.link.connected,
             "drift_alarm": self.drift is not None and self.drift.active,
-            "model": {
-                "name": bundle.manifest.model.name,
-                "version": bundle.manifest.model.version,
-                "sha256": bundle.sha256,
-            },
+            "model": model_identity(self.active.bundle),
         }
 
     def stats(self) -> dict:
-        c, cam, conn = self.counters, self.camera, self.conn
-        m = self.active.bundle.manifest.model
+        t, cam, conn = self.telemetry, self.camera, self.conn
         lost = conn.writer.lost
         health = self.health()
         extra = {
@@ -256,16 +255,16 @@ class Station:
             "outbox_lost": lost,
             "mqtt_connected": health["mqtt_connected"],
             "camera": health["camera"],
-            "camera_fault": c.frame_fault,
-            "verdicts": dict(c.verdicts),
+            "camera_fault": t.frame_fault,
+            "verdicts": t.verdicts(),
             **self.page_stats(),
             "commands_dropped": conn.inbox.dropped,
             "retained_commands_ignored": conn.link.ignored_retained,
             "thread_errors": conn.link.sender_errors + self.control.errors + cam.errors,
             "runtime": self.active.model.runtime,
-            "model": {"name": m.name, "version": m.version},
+            "model": health["model"],
         }
-        return stats.snapshot(c, cam.captured, extra)
+        return stats.snapshot(t, cam.captured, extra)
 
     def page_stats(self) -> dict:
         """The drift monitor's and the review queue's state (for `stats` and the page)."""

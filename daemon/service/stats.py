@@ -1,59 +1,27 @@
-"""What the station counts, and the `stats` message made from it."""
+"""The `stats` message, made from the station's `Telemetry` every stats interval."""
 
 from __future__ import annotations
 
 import time
-from collections import deque
-from dataclasses import dataclass, field
 
-import numpy as np
-
+from lineside.daemon.telemetry import Telemetry
 from lineside.deploy.contract import PAYLOAD_VERSION
 
 
-@dataclass
-class Counters:
-    """Kept by the frame loop; read by `snapshot` every stats interval."""
-
-    started: float = field(default_factory=time.monotonic)
-    inspected: int = 0
-    frame_errors: int = 0
-    frame_fault: str | None = None  # the latest frame refusal, while frames keep being refused
-    latencies: deque = field(default_factory=lambda: deque(maxlen=500))
-    window_start: float = field(default_factory=time.monotonic)
-    window_inspected: int = 0
-    window_captured: int = 0
-    verdicts: dict = field(default_factory=lambda: {"pass": 0, "review": 0, "fail": 0})
-
-    def inspection(self, latency_ms: float, verdict: str) -> None:
-        self.inspected += 1
-        self.verdicts[verdict] += 1
-        self.window_inspected += 1
-        self.latencies.append(latency_ms)
-        self.frame_fault = None
-
-    def refusal(self, reason: str) -> None:
-        self.frame_errors += 1
-        self.frame_fault = reason
-
-
-def snapshot(c: Counters, captured: int, extra: dict) -> dict:
+def snapshot(t: Telemetry, captured: int, extra: dict) -> dict:
     """The `stats` document for the window since the last snapshot; starts a new window."""
-    now = time.monotonic()
-    span = max(now - c.window_start, 1e-6)
-    lat = np.array(c.latencies) if c.latencies else np.zeros(1)
-    doc = {
+    window = t.take_window(captured)
+    return {
         "v": PAYLOAD_VERSION,
-        "uptime_s": round(now - c.started, 1),
-        "capture_fps": round((captured - c.window_captured) / span, 2),
-        "inspected_fps": round(c.window_inspected / span, 2),
-        "inspected": c.inspected,
-        "frame_errors": c.frame_errors,
-        "latency_ms": {f"p{q}": round(float(np.percentile(lat, q)), 2) for q in (50, 95, 99)},
+        "uptime_s": round(time.monotonic() - t.started, 1),
+        "reloads": t.reloads,
+        "capture_fps": window.capture_fps,
+        "inspected_fps": window.inspected_fps,
+        "inspected": t.inspected,
+        "frame_errors": t.frame_errors,
+        "latency_ms": window.latency_ms,
         **extra,
     }
-    c.window_start, c.window_inspected, c.window_captured = now, 0, captured
-    return doc
 
 
 def summary(doc: dict) -> str:

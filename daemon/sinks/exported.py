@@ -1,23 +1,22 @@
 """The values a station exports to plant systems, defined once.
 
 Sparkplug B metric names, OPC UA variable names and Home Assistant entities are all derived from
-`VALUES`; `Tally` keeps the latest of each from the inspections and the station's health.
+`VALUES`; a `View` reads each from the station's one `Telemetry`, its health and the latest
+inspection the sink handled.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from lineside.daemon.sinks import Result
+from lineside.daemon.telemetry import FPS_WINDOW_S, Telemetry
 
 Kind = Literal["string", "double", "uint64", "bool", "datetime"]
-VERDICTS = ("pass", "review", "fail")
-FPS_WINDOW_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -59,38 +58,29 @@ INSPECTION_PATHS = tuple(v.path for v in VALUES[:10])
 Health = Callable[[], dict]
 
 
-class Tally:
-    """The latest exported values; `record` from a sink thread, `values` from any thread."""
+class View:
+    """What one sink exports: the counts and rates of the station's one `Telemetry`, its health,
+    and the values of the inspection this sink handled last (a queued sink may be a few parts
+    behind the station; its counts never are). `record` from the sink's thread, `values` from
+    any."""
 
-    def __init__(self, health: Health) -> None:
-        self._health = health
+    def __init__(self, telemetry: Telemetry, health: Health) -> None:
+        self._telemetry, self._health = telemetry, health
         self._lock = threading.Lock()
         self._last: Result | None = None
         self._last_at = 0.0
-        self._counts = dict.fromkeys(VERDICTS, 0)
-        self._times: deque[float] = deque()
 
     def record(self, result: Result) -> None:
-        now = time.monotonic()
         with self._lock:
             self._last, self._last_at = result, time.time()
-            self._counts[result.inspection.verdict] += 1
-            self._times.append(now)
-            self._trim(now)
-
-    def _trim(self, now: float) -> None:
-        while self._times and now - self._times[0] > FPS_WINDOW_S:
-            self._times.popleft()
 
     def values(self, health: dict | None = None) -> dict[str, object]:
         """Every path in `VALUES` -> its value; None where nothing is known yet. `health`: the
         station's, when the caller has just read it."""
         health = self._health() if health is None else health
-        now = time.monotonic()
         with self._lock:
-            self._trim(now)
             last, last_at = self._last, self._last_at
-            counts, recent = dict(self._counts), len(self._times)
+        counts = self._telemetry.verdicts()
         out: dict[str, object] = dict.fromkeys(BY_PATH)
         if last is not None:
             out.update(_inspection_values(last, last_at))
@@ -99,7 +89,7 @@ class Tally:
                 "Counts/Pass": counts["pass"],
                 "Counts/Review": counts["review"],
                 "Counts/Fail": counts["fail"],
-                "Rates/InspectedFps": round(recent / FPS_WINDOW_S, 2),
+                "Rates/InspectedFps": self._telemetry.inspected_fps(),
                 "Camera/DroppedFrames": int(health["dropped_frames"]),
                 "Camera/CameraState": str(health["camera"]),
                 "Outbox/OutboxDepth": int(health["outbox_depth"]),

@@ -20,6 +20,7 @@ from lineside.daemon.config import HomeAssistant
 from lineside.daemon.sinks import Result
 from lineside.daemon.transport.link import Link
 from lineside.daemon.transport.outbox import Writer
+from lineside.deploy.manifest import VERDICTS
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ ENTITIES: tuple[tuple[str, str, str, str, dict], ...] = (
                 "value_template": _stats(f"verdicts.{verdict}"),
             },
         )
-        for verdict in ("pass", "review", "fail")
+        for verdict in VERDICTS
     ),
     (
         "sensor",

@@ -13,6 +13,7 @@ from lineside.daemon.config import Heatmap
 from lineside.daemon.core import heatmap
 from lineside.daemon.core.pipeline import Frame, Inspection
 from lineside.daemon.sinks import Result
+from lineside.daemon.telemetry import model_identity
 from lineside.daemon.transport.link import Link
 from lineside.daemon.transport.outbox import Writer
 from lineside.deploy.bundle import Bundle
@@ -26,9 +27,7 @@ def json_bytes(doc: dict) -> bytes:
 def model_info(bundle: Bundle) -> dict:
     m = bundle.manifest
     return {
-        "name": m.model.name,
-        "version": m.model.version,
-        "sha256": bundle.sha256,
+        **model_identity(bundle),
         "thresholds": m.thresholds.model_dump(),
         "created_at": m.model.created_at,
     }
@@ -52,7 +51,7 @@ def inspection_doc(
         "captured_at": round(frame.ts, 3),
         "inspected_at": round(time.time(), 3),
         "part_id": part_id,
-        "model": {"name": bundle.manifest.model.name, "version": bundle.manifest.model.version},
+        "model": model_identity(bundle, with_hash=False),
         "thresholds": bundle.manifest.thresholds.model_dump(),
         **insp.to_dict(),
     }

@@ -22,7 +22,8 @@ from asyncua.crypto.validator import CertificateValidator, CertificateValidatorO
 
 from lineside.daemon.config import ConfigError, OpcUa
 from lineside.daemon.sinks import Result
-from lineside.daemon.sinks.exported import BY_PATH, INSPECTION_PATHS, VALUES, Health, Tally, Value
+from lineside.daemon.sinks.exported import BY_PATH, INSPECTION_PATHS, VALUES, Health, Value, View
+from lineside.daemon.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,9 @@ def variant(value: Value, data: object) -> ua.Variant:
 class Server:
     """A sink that serves the station's values over OPC UA."""
 
-    def __init__(self, cfg: OpcUa, station: str, health: Health) -> None:
+    def __init__(self, cfg: OpcUa, station: str, telemetry: Telemetry, health: Health) -> None:
         self.cfg, self.station = cfg, station
-        self.tally = Tally(health)
+        self.view = View(telemetry, health)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="opcua", daemon=True)
         self._server: UaServer | None = None
@@ -70,7 +71,7 @@ class Server:
         log.info("opcua: serving %s on %s", self.station, self.cfg.endpoint)
 
     def publish(self, result: Result) -> None:
-        self.tally.record(result)
+        self.view.record(result)
         future = asyncio.run_coroutine_threadsafe(
             self._write(INSPECTION_PATHS, stamped=True), self._loop
         )
@@ -142,7 +143,7 @@ class Server:
         """Inspection values carry the inspection's time as their source timestamp, so a client
         that subscribes with the StatusValueTimestamp trigger sees every part, even two passes
         in a row; health values change only when they change."""
-        values = self.tally.values()
+        values = self.view.values()
         at = datetime.datetime.now(datetime.UTC) if stamped else None
         for path in paths:
             data = ua.DataValue(variant(BY_PATH[path], values[path]), SourceTimestamp=at)

@@ -7,7 +7,8 @@ import time
 from collections import deque
 
 from lineside.daemon.sinks import Result
-from lineside.daemon.sinks.exported import Health, Tally
+from lineside.daemon.sinks.exported import Health, View
+from lineside.daemon.telemetry import Telemetry
 
 SEVERITY = {"pass": 0, "review": 1, "fail": 2}
 
@@ -18,8 +19,8 @@ class PageSink:
     The trend holds one point per second: the highest score of that second and its worst
     verdict, so a spike is never thinned away and a 10-minute trend is at most 600 points."""
 
-    def __init__(self, health: Health, trend_minutes: float) -> None:
-        self.tally = Tally(health)
+    def __init__(self, telemetry: Telemetry, health: Health, trend_minutes: float) -> None:
+        self.view = View(telemetry, health)
         self.latest: Result | None = None
         self.trend_s = trend_minutes * 60
         self.trend: deque[list] = deque(maxlen=int(self.trend_s) + 1)
@@ -28,7 +29,7 @@ class PageSink:
         """Nothing to open: the page's server is started by `Page`."""
 
     def publish(self, result: Result) -> None:
-        self.tally.record(result)
+        self.view.record(result)
         self.latest = result
         now, insp = time.time(), result.inspection
         score, verdict = float(insp.score), insp.verdict

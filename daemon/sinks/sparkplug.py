@@ -22,7 +22,8 @@ from lineside.daemon import worth_logging
 from lineside.daemon.config import Mqtt, Sparkplug
 from lineside.daemon.sinks import Result
 from lineside.daemon.sinks import sparkplug_b_pb2 as pb
-from lineside.daemon.sinks.exported import BY_PATH, INSPECTION_PATHS, VALUES, Health, Tally, Value
+from lineside.daemon.sinks.exported import BY_PATH, INSPECTION_PATHS, VALUES, Health, Value, View
+from lineside.daemon.telemetry import Telemetry
 from lineside.daemon.transport.link import make_client
 
 log = logging.getLogger(__name__)
@@ -75,11 +76,13 @@ def death(bd_seq: int) -> bytes:
 class EdgeNode:
     """A sink: every inspection's changes as DDATA; health changes polled on its own thread."""
 
-    def __init__(self, cfg: Sparkplug, mqtt: Mqtt, station: str, health: Health) -> None:
+    def __init__(
+        self, cfg: Sparkplug, mqtt: Mqtt, station: str, telemetry: Telemetry, health: Health
+    ) -> None:
         self.group, self.device = cfg.group_id, cfg.device_id
         self.node = cfg.edge_node_id or station
         self.interval_s = cfg.health_interval_s
-        self.tally = Tally(health)
+        self.view = View(telemetry, health)
         self._health = health
         self._lock = threading.RLock()  # births, DDATA and seq from three threads
         self._seq = 0
@@ -108,7 +111,7 @@ class EdgeNode:
         self._monitor.start()
 
     def publish(self, result: Result) -> None:
-        self.tally.record(result)
+        self.view.record(result)
         self._send_changes(INSPECTION_PATHS)
 
     def close(self) -> None:
@@ -188,7 +191,7 @@ class EdgeNode:
             self._device_birth()
 
     def _device_birth(self) -> None:
-        values = self.tally.values()
+        values = self.view.values()
         payload = pb.Payload(timestamp=now_ms())
         for value in VALUES:
             metric = payload.metrics.add(
@@ -200,7 +203,7 @@ class EdgeNode:
         self._device_born = True
 
     def _send_changes(self, paths: tuple[str, ...]) -> None:
-        values = self.tally.values()
+        values = self.view.values()
         with self._lock:
             if not (self.connected and self._device_born):
                 return

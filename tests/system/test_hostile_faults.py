@@ -22,6 +22,7 @@ from lineside.daemon.service import lifecycle
 from lineside.daemon.service.notify import Notifier
 from lineside.daemon.service.signals import Signals
 from lineside.daemon.service.station import Station
+from lineside.daemon.telemetry import Telemetry
 from lineside.daemon.transport.connection import Connection
 from lineside.daemon.transport.inbox import Inbox
 from tests.support.disk import fill
@@ -169,7 +170,7 @@ def test_a_dead_network_thread_ends_the_frame_loop_as_a_fault(
     store, active = lifecycle.open_store(cfg)
     conn = Connection.open(cfg, Inbox())
     signals = Signals()
-    station = Station(cfg, conn, store, active, signals, OrderedDict())
+    station = Station(cfg, conn, store, active, signals, OrderedDict(), Telemetry())
     conn.start()
     try:
         with contextlib.ExitStack() as stack:

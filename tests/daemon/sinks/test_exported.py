@@ -1,5 +1,5 @@
-"""The exported values: one list for Sparkplug, OPC UA and Home Assistant, and the tally that
-keeps their latest values."""
+"""The exported values: one list for Sparkplug, OPC UA and Home Assistant, read by each sink's
+view from the station's one telemetry."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from lineside.daemon.sinks import exported, sparkplug
+from lineside.daemon import telemetry
+from lineside.daemon.sinks import sparkplug
 from lineside.daemon.sinks import sparkplug_b_pb2 as pb
-from lineside.daemon.sinks.exported import BY_PATH, INSPECTION_PATHS, VALUES, Tally
+from lineside.daemon.sinks.exported import BY_PATH, INSPECTION_PATHS, VALUES, View
+from lineside.daemon.telemetry import Telemetry
 
 
 def _health(camera="ok", connected=True) -> dict:
@@ -42,23 +44,29 @@ def test_names_are_unique_and_every_kind_has_a_sparkplug_type():
 
 
 def test_before_any_part_only_health_is_known():
-    values = Tally(_health).values()
+    values = View(Telemetry(), _health).values()
     assert set(values) == set(BY_PATH)
     assert values["Inspection/Verdict"] is None and values["Inspection/Score"] is None
     assert values["Counts/Pass"] == 0 and values["Camera/CameraState"] == "ok"
     assert values["Healthy"] is True and values["Model/ModelVersion"] == "v2"
 
 
-def test_parts_are_counted_by_verdict_and_the_latest_kept():
-    tally = Tally(_health)
+def test_counts_come_from_the_owner_and_the_part_from_the_sinks_own_latest():
+    owner = Telemetry()
+    fast, behind = View(owner, _health), View(owner, _health)
     for i, (verdict, score) in enumerate([("pass", 1.0), ("fail", 30.0), ("pass", 2.0)]):
-        tally.record(_result(verdict, score, seq=100 + i, part_id=f"p{i}"))
-    values = tally.values()
+        owner.inspection(verdict, latency_ms=5.0)
+        fast.record(_result(verdict, score, seq=100 + i, part_id=f"p{i}"))
+    behind.record(_result("pass", 1.0, seq=100, part_id="p0"))  # a queued sink, two parts behind
+    values = fast.values()
     assert (values["Counts/Pass"], values["Counts/Review"], values["Counts/Fail"]) == (2, 0, 1)
     assert values["Inspection/Verdict"] == "pass" and values["Inspection/Score"] == 2.0
     assert values["Inspection/Seq"] == 102 and values["Inspection/PartId"] == "p2"
     assert values["Thresholds/FailAt"] == 20.0
-    assert values["Rates/InspectedFps"] == pytest.approx(3 / exported.FPS_WINDOW_S)
+    assert values["Rates/InspectedFps"] == pytest.approx(3 / telemetry.FPS_WINDOW_S)
+    late = behind.values()
+    assert late["Inspection/Seq"] == 100
+    assert [late[f"Counts/{v}"] for v in ("Pass", "Review", "Fail")] == [2, 0, 1]
 
 
 @pytest.mark.parametrize(
@@ -71,7 +79,7 @@ def test_parts_are_counted_by_verdict_and_the_latest_kept():
     ],
 )
 def test_healthy_needs_the_camera_and_the_broker(camera, connected, healthy):
-    assert Tally(lambda: _health(camera, connected)).values()["Healthy"] is healthy
+    assert View(Telemetry(), lambda: _health(camera, connected)).values()["Healthy"] is healthy
 
 
 @pytest.mark.parametrize(
