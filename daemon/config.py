@@ -6,6 +6,7 @@ Validators do no I/O; files named here are opened by the modules that use them.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -295,3 +296,23 @@ def describe(err: dict) -> str:
     if msg.startswith("Input should be "):
         return f"{where}: {value!r} is not {msg.removeprefix('Input should be ')}"
     return f"{where}: {value!r}: {msg[0].lower()}{msg[1:]}"
+
+
+def read_secret(key: str, file: Path | None, credential: str | None) -> str | None:
+    """A password or token from its file, or from a systemd credential (`credential` names it in
+    $CREDENTIALS_DIRECTORY); None when neither is given. Never from the command line. `key` is
+    the setting, for the error."""
+    if file is not None:
+        path, key = Path(file), f"{key}_file"
+    elif credential is not None:
+        directory = os.environ.get("CREDENTIALS_DIRECTORY")
+        if not directory:
+            raise ConfigError(f"{key}_credential: $CREDENTIALS_DIRECTORY is not set")
+        path, key = Path(directory) / credential, f"{key}_credential"
+    else:
+        return None
+    try:
+        return path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise ConfigError(f"{key}: {path}: cannot read ({reason})") from None

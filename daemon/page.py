@@ -35,7 +35,7 @@ from starlette.routing import Route
 from lineside.daemon.config import Ui
 from lineside.daemon.core import heatmap
 from lineside.daemon.sinks.page import PageSink
-from lineside.daemon.sinks.review import NotInStore
+from lineside.daemon.sinks.review import FRAME, HEATMAP, NotInStore
 from lineside.deploy.contract import LABELS
 from lineside.deploy.manifest import VERDICTS
 
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 COOKIE = "lineside_session"
 SESSION_S = 12 * 3600
 REVIEW_ROWS = 60
-ITEM_FILES = ("frame.jpg", "heatmap.jpg")
+ITEM_FILES = (FRAME, HEATMAP)  # what the page may fetch of a kept part
 
 
 class Page:

@@ -24,6 +24,7 @@ LABELS = ("good", "defective")
 EXPORT_FOLDERS = {"good": "train/good", "defective": "defective"}
 EXPORT_INDEX = "labels.json"
 REPLY = "cmd/reply"
+TOPICS = (*STATE_TOPICS, *EVENT_TOPICS, REPLY)  # every topic a station publishes
 MAX_ID_CHARS = 128
 # A signed command is good for this long after it was issued (clocks on a plant network agree
 # to within seconds; a replayed command older than this is refused).

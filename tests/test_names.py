@@ -48,3 +48,9 @@ def test_architectures_agree():
     assert typing.get_args(FitOptions.model_fields["model"].annotation) == MODELS
     assert (FEATURES, *ARCHITECTURES) == MODELS
     assert _choices("--model") == list(MODELS)
+
+
+def test_the_scores_auto_chooses_among_are_scores_the_box_computes():
+    from lineside.trainer.options import AUTO_SCORES
+
+    assert set(AUTO_SCORES) <= set(manifest.SCORE_NAMES) <= set(SCORES)

@@ -18,10 +18,9 @@ from lineside.daemon.runtime import Backbone
 from lineside.deploy.manifest import FEATURE_MAP
 from lineside.trainer import augment, calibrate, defects
 from lineside.trainer.fitting import Prepared
-from lineside.trainer.options import AUTO, FEATURE_SIZES, FitOptions
+from lineside.trainer.options import AUTO, AUTO_SCORES, FEATURE_SIZES, FitOptions
 
 SMOOTHING = (0.0, 2.0, 4.0, 8.0)
-SCORES = ("map_max", "top_k_mean")
 
 
 # Held-out images that every synthetic defect variant is painted on, to predict escapes.
@@ -124,7 +123,7 @@ def distances(head, feats: np.ndarray) -> np.ndarray:
 
 def choose_map(opts: FitOptions, val: Validation, head, what: str, say):
     """Smoothing and score chosen on held-out good images and synthetic defects."""
-    scores = SCORES if opts.score == AUTO else (opts.score,)
+    scores = AUTO_SCORES if opts.score == AUTO else (opts.score,)
     choice, table = calibrate.choose(
         (val.good_x, distances(head, val.good_feats)),
         (val.bad_x, distances(head, val.bad_feats)),

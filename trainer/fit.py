@@ -34,7 +34,14 @@ from lineside.trainer.fitting import (
     write_bundle,
 )
 from lineside.trainer.model import build, count_macs
-from lineside.trainer.options import ARCHITECTURES, AUTO, FEATURES, Architecture, FitOptions
+from lineside.trainer.options import (
+    ARCHITECTURES,
+    AUTO,
+    AUTO_SCORES,
+    FEATURES,
+    Architecture,
+    FitOptions,
+)
 from lineside.trainer.train import train
 
 __all__ = ["FitOptions", "FitResult", "Prepared", "Stages", "fit", "prepare", "split"]
@@ -47,7 +54,7 @@ def candidates(opts: FitOptions) -> calibrate.Candidates:
     if original and opts.anomaly_map == AUTO and opts.score == AUTO:
         return calibrate.Candidates(("squared_error",), ("anomalous_fraction",), (0.0,))
     kinds = calibrate.KINDS if opts.anomaly_map == AUTO else (opts.anomaly_map,)
-    scores = ("map_max", "top_k_mean") if opts.score == AUTO else (opts.score,)
+    scores = AUTO_SCORES if opts.score == AUTO else (opts.score,)
     return calibrate.Candidates(kinds, scores)
 
 

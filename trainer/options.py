@@ -19,6 +19,8 @@ AUTO = "auto"
 # Input sizes the features model tries: its backbone's own 224 px, and a finer 40x40 grid.
 FEATURE_SIZES = (224, 320)
 CAMERAS = ("as_trained", "jpeg")
+# The scores `--score auto` chooses among on validation (the map's peak, or its top-k mean).
+AUTO_SCORES = ("map_max", "top_k_mean")
 
 
 @dataclass(frozen=True)

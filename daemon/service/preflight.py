@@ -9,7 +9,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from lineside.daemon.config import Config, ConfigError
+from lineside.daemon.config import Config, ConfigError, read_secret
 from lineside.daemon.sinks.review import folder_of
 from lineside.daemon.transport.link import read_password
 from lineside.deploy import signing
@@ -58,19 +58,10 @@ def _plant_links(cfg: Config) -> None:
 
 def read_token(ui) -> str:
     """The page's login token from its file or systemd credential; at least 12 characters."""
-    if ui.token_file is not None:
-        path, key = Path(ui.token_file), "ui.token_file"
-    else:
-        directory = os.environ.get("CREDENTIALS_DIRECTORY")
-        if not directory:
-            raise ConfigError("ui.token_credential: $CREDENTIALS_DIRECTORY is not set")
-        path, key = Path(directory) / ui.token_credential, "ui.token_credential"
-    try:
-        token = path.read_text().strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{key}: {path}: cannot read ({exc})") from None
+    token = read_secret("ui.token", ui.token_file, ui.token_credential) or ""
     if len(token) < 12:
-        raise ConfigError(f"{key}: {path}: the token must be at least 12 characters")
+        where = "ui.token_file" if ui.token_file is not None else "ui.token_credential"
+        raise ConfigError(f"{where}: the token must be at least 12 characters")
     return token
 
 

@@ -24,7 +24,7 @@ from lineside.daemon.sinks import Result
 from lineside.daemon.sinks import sparkplug_b_pb2 as pb
 from lineside.daemon.sinks.exported import BY_PATH, INSPECTION_PATHS, VALUES, Health, Value, View
 from lineside.daemon.telemetry import Telemetry
-from lineside.daemon.transport.link import make_client
+from lineside.daemon.transport.link import client_id, make_client
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +93,7 @@ class EdgeNode:
         self.connected = False
         self.errors = 0
         self._stop = threading.Event()
-        base = mqtt.client_id or f"lineside-{station}-{secrets.token_hex(3)}"
-        self.client = make_client(mqtt, f"{base}-sparkplug")
+        self.client = make_client(mqtt, client_id(mqtt, station, "-sparkplug"))
         self.client.will_set(self._topic("NDEATH"), death(self._next_bd), qos=1, retain=False)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import queue
 import secrets
 import sqlite3
@@ -26,13 +25,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from pathlib import Path
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from lineside.daemon import worth_logging
-from lineside.daemon.config import ConfigError, Mqtt
+from lineside.daemon.config import Mqtt, read_secret
 from lineside.daemon.transport.outbox import Outbox
 from lineside.deploy import contract
 
@@ -42,20 +40,14 @@ CommandHandler = Callable[[str, bytes], None]
 
 
 def read_password(cfg: Mqtt) -> str | None:
-    """The broker password from a file or a systemd credential; never from the command line."""
-    if cfg.password_file:
-        path = cfg.password_file
-    elif cfg.password_credential:
-        directory = os.environ.get("CREDENTIALS_DIRECTORY")
-        if not directory:
-            raise ConfigError("mqtt.password_credential: $CREDENTIALS_DIRECTORY is not set")
-        path = Path(directory) / cfg.password_credential
-    else:
-        return None
-    try:
-        return path.read_text().strip()
-    except OSError as exc:
-        raise ConfigError(f"mqtt password file {path}: cannot read ({exc.strerror})") from None
+    """The broker password from its file or systemd credential."""
+    return read_secret("mqtt.password", cfg.password_file, cfg.password_credential)
+
+
+def client_id(cfg: Mqtt, station: str, suffix: str = "") -> str:
+    """The configured client id, or a new one of its own: two daemons (or two links of one)
+    never share one unless told to, which would make the broker drop them in turn."""
+    return (cfg.client_id or f"lineside-{station}-{secrets.token_hex(3)}") + suffix
 
 
 def make_client(cfg: Mqtt, client_id: str) -> paho.Client:
@@ -106,11 +98,15 @@ class Link:
         # Set once paho has re-sent what was in flight before a drop (see `_on_connect`).
         self._resent = threading.Event()
         self._resent_mid: int | None = None
-        self.client_id = cfg.client_id or f"lineside-{station}-{secrets.token_hex(3)}"
+        self.client_id = client_id(cfg, station)
         self._listeners: dict[str, MessageHandler] = {}  # topics outside ours, e.g. HA's status
         self.client = self._make_client()
 
     def topic(self, name: str) -> str:
+        """The full name of one of the station's topics; only those the contract lists
+        (deploy/contract.py), so a misspelt name fails where it is written, not on a dashboard."""
+        if name not in contract.TOPICS:
+            raise ValueError(f"{name!r} is not one of the contract's topics: {contract.TOPICS}")
         return contract.topic(self.cfg.prefix, self.station, name)
 
     def _make_client(self) -> paho.Client:

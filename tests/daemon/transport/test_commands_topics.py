@@ -112,3 +112,15 @@ def test_a_replayed_signed_command_is_refused_after_its_time(maintenance_key):
     late = 1000.0 + contract.SIGNED_COMMAND_TTL_S + 1
     with pytest.raises(signing.SignatureError, match="accepted within"):
         contract.check_signed_command(doc, "rollback", "cell-1", trusted, late)
+
+
+def test_a_topic_outside_the_contract_is_refused_where_it_is_named(tmp_path):
+    from lineside.daemon.config import Mqtt
+    from lineside.daemon.transport.link import Link
+    from lineside.daemon.transport.outbox import Outbox
+
+    link = Link(Mqtt(), "press-3", Outbox(tmp_path / "o.db", 10, 10_000), print)
+    assert link.topic("status") == "lineside/press-3/status"
+    assert len({link.topic(t) for t in contract.TOPICS}) == len(contract.TOPICS)
+    with pytest.raises(ValueError, match="not one of the contract's topics"):
+        link.topic("inspections")
