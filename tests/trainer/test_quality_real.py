@@ -1,7 +1,9 @@
 """Real parts: reduced training runs on the public datasets in ../shared.
 
-The full-size numbers are in docs/quality.md; these runs are small enough for CI (small model,
-small images, few epochs) and still fail when the trainer or the pipeline regresses.
+The default model runs full size against the targets of docs/quality.md; the pixel autoencoder
+runs reduced (small model, small images, few epochs) on one set, the bottles. Each dataset is
+fitted once here: the full tables, the autoencoders on every set included, come from
+`benchmarks/quality.py`.
 """
 
 from __future__ import annotations
@@ -20,22 +22,6 @@ def test_reduced_training_on_mvtec_bottle_clears_the_floor(tmp_path):
     assert m["pixel_auroc"] >= 0.85  # measured 0.974
     assert abs(m["int8_vs_float"]["auroc_difference"]) <= 0.02
     assert (result.report / "report.html").is_file()
-
-
-def test_tiles_of_many_sizes_clear_the_floor(tmp_path):
-    """Gray frames of varying shape, five defect types: the pixel autoencoder at 64 px."""
-    data = shared_dataset("magnetic-tile")
-    opts = FitOptions(model="lineside", image_size=64, epochs=20, seed=0)
-    result = fit(data, tmp_path / "tile.lsb", opts, say=print)
-    m, manifest = result.metrics, result.manifest
-    print({k: m[k] for k in ("image_auroc", "pixel_auroc", "pro_auc_0.3")})
-    assert (manifest.frame.height, manifest.frame.width, manifest.frame.channels) == (None, None, 1)
-    assert m["images"] == 592 and m["good"] == 200
-    assert set(m["per_defect"]) == {"blowhole", "break", "crack", "fray", "uneven"}
-    for block in m["per_defect"].values():
-        assert 0 <= block["pixel_auroc"] <= 1 and 0 <= block["pro_auc_0.3"] <= 1
-    assert m["false_reject_rate"] <= 0.05  # thresholds hold on held-out good tiles
-    assert m["image_auroc"] >= 0.75  # measured 0.838 (0.878 with 30 epochs, docs/quality.md)
 
 
 def _default_fit(name: str, tmp_path, **options):
@@ -74,6 +60,12 @@ def test_the_default_model_on_magnetic_tiles(tmp_path):
     """Frames of every shape, the Gaussian head named (the memory bank validates far worse on
     tiles and would add a minute), squashed to 224 px as the default chooses."""
     result, m = _default_fit("magnetic-tile", tmp_path, head="gaussian")
+    frame = result.manifest.frame
+    assert (frame.height, frame.width, frame.channels) == (None, None, 1)  # any shape, gray
+    assert m["images"] == 592 and m["good"] == 200
+    assert set(m["per_defect"]) == {"blowhole", "break", "crack", "fray", "uneven"}
+    for block in m["per_defect"].values():
+        assert 0 <= block["pixel_auroc"] <= 1 and 0 <= block["pro_auc_0.3"] <= 1
     assert result.manifest.preprocess.size == (224, 224)
     assert result.manifest.features.neighbourhood == 3
     assert m["image_auroc"] >= 0.955  # measured 0.962
