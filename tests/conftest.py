@@ -84,13 +84,16 @@ def feature_fit(synth_dir, tmp_path_factory):
 
 
 SLOW_FIXTURES = {"trained", "bundle_path", "synth_dir", "feature_fit"}
+# Fits on the shared datasets, and a whole box install into a fresh virtual environment.
+SLOW_MODULES = {"test_quality_real", "test_box_install"}
 
 
 def pytest_collection_modifyitems(config, items):
     """Training, real datasets and whole processes are `slow`: `pytest -m "not slow"` skips them."""
     for item in items:
         in_system = "system" in item.path.parts
-        if in_system or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        slow_module = item.path.stem in SLOW_MODULES
+        if in_system or slow_module or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
 
 
