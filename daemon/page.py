@@ -17,6 +17,8 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -35,7 +37,7 @@ from starlette.routing import Route
 from lineside.daemon.config import Ui
 from lineside.daemon.core import heatmap
 from lineside.daemon.sinks.page import PageSink
-from lineside.daemon.sinks.review import FRAME, HEATMAP, NotInStore
+from lineside.daemon.sinks.review import FRAME, HEATMAP, NotInStore, ReviewStore
 from lineside.deploy.contract import LABELS
 from lineside.deploy.manifest import VERDICTS
 
@@ -47,9 +49,20 @@ REVIEW_ROWS = 60
 ITEM_FILES = (FRAME, HEATMAP)  # what the page may fetch of a kept part
 
 
+@dataclass(frozen=True)
+class PageSource:
+    """What the page reads of the station, and the one thing it may do: record a label."""
+
+    station: str
+    health: Callable[[], dict]
+    state: Callable[[], dict]  # the drift monitor's and the review queue's state
+    review: ReviewStore | None
+    record_label: Callable[[int | None, str | None, str, str | None], dict]
+
+
 class Page:
-    def __init__(self, cfg: Ui, token: str, station, sink: PageSink) -> None:
-        self.cfg, self.token, self.station, self.sink = cfg, token, station, sink
+    def __init__(self, cfg: Ui, token: str, source: PageSource, sink: PageSink) -> None:
+        self.cfg, self.token, self.source, self.sink = cfg, token, source, sink
         self._sessions: dict[str, float] = {}
         self._render_lock = threading.Lock()
         self._rendered: tuple[int, bytes] | None = None
@@ -144,11 +157,11 @@ class Page:
         return cached[1]
 
     def state(self) -> dict:
-        health = self.station.health()
+        health = self.source.health()
         values = self.sink.view.values(health)
-        stats = self.station.page_stats()
+        stats = self.source.state()
         return {
-            "station": self.station.cfg.station,
+            "station": self.source.station,
             "seq": values["Inspection/Seq"],
             "verdict": values["Inspection/Verdict"],
             "score": values["Inspection/Score"],
@@ -205,7 +218,7 @@ class Page:
     def review_list(self, request: Request) -> Response:
         if not self._authorized(request):
             return self._refuse(request)
-        store = self.station.review
+        store = self.source.review
         if store is None:
             return JSONResponse({"items": [], "enabled": False})
         rows = []
@@ -230,7 +243,7 @@ class Page:
         if not self._authorized(request):
             return self._refuse(request)
         name, seq = request.path_params["name"], request.path_params["seq"]
-        store = self.station.review
+        store = self.source.review
         if store is None or name not in ITEM_FILES:
             return Response(status_code=404)
         path = Path(store.root) / f"{seq:012d}" / name
@@ -250,7 +263,7 @@ class Page:
         if label not in LABELS:
             return JSONResponse({"error": f"label must be one of {', '.join(LABELS)}"}, 400)
         try:
-            message = await asyncio.to_thread(self.station.record_label, seq, None, label, "page")
+            message = await asyncio.to_thread(self.source.record_label, seq, None, label, "page")
         except NotInStore as exc:
             return JSONResponse({"error": str(exc)}, 404)
         return JSONResponse(message)

@@ -4,7 +4,8 @@ trainer -> daemon -> deploy. Inside the daemon, each room may import only rooms 
 
     cli                               the command line (top)
     bench                             `lineside-daemon bench`
-    service                           lifecycle, station, consumers, control, stats, preflight
+    service                           lifecycle, station, consumers, control, labels, stats,
+                                      preflight
     page                              the operator's page (served by the service)
     sinks                             consumers of inspections
     capture, transport, intake        frames in; results and commands travel; bundles in

@@ -23,17 +23,13 @@ from lineside.daemon.intake.model_watch import FolderWatch
 from lineside.daemon.intake.swap import Job, ModelSwap
 from lineside.daemon.service import consumers, preflight, stats
 from lineside.daemon.service.control import Control
+from lineside.daemon.service.labels import Labels
 from lineside.daemon.sinks import Result, Sink
 from lineside.daemon.sinks.mqtt_topics import json_bytes, model_info
-from lineside.daemon.sinks.review import NotInStore
 from lineside.daemon.telemetry import Telemetry, model_identity
 from lineside.daemon.transport.connection import Connection
-from lineside.deploy.contract import PAYLOAD_VERSION
 
 log = logging.getLogger(__name__)
-
-# An export travels as one MQTT message: keep it well under the brokers' usual size limits.
-EXPORT_MAX_BYTES = 48 * 1024 * 1024
 
 
 class Station:
@@ -55,6 +51,9 @@ class Station:
             self._take_triggers(replaced)
         self.camera = Camera(cfg.source)
         self.swap = ModelSwap(store, active, conn.reply)
+        self.drift = consumers.drift(cfg, conn)
+        self.review = consumers.review(cfg)
+        self.labels = Labels(cfg, conn, self.review)
         self.control = Control(
             cfg.station,
             conn.inbox,
@@ -64,11 +63,9 @@ class Station:
             signals.remote_reload,
             conn.reply,
             seen,
-            self.label,
-            self.export,
+            self.labels.on_command,
+            self.labels.export,
         )
-        self.drift = consumers.drift(cfg, conn)
-        self.review = consumers.review(cfg)
         self.sinks: list[Sink] = consumers.build(
             cfg, conn, telemetry, self.health, self.drift, self.review
         )
@@ -95,12 +92,15 @@ class Station:
 
     def _page(self):
         """The operator's page (the `ui` extra, checked by preflight); it reads this station."""
-        from lineside.daemon.page import Page
+        from lineside.daemon.page import Page, PageSource
         from lineside.daemon.sinks.page import PageSink
 
         sink = PageSink(self.telemetry, self.health, self.cfg.ui.trend_minutes)
         self.sinks.append(sink)
-        return Page(self.cfg.ui, preflight.read_token(self.cfg.ui), self, sink)
+        source = PageSource(
+            self.cfg.station, self.health, self.page_stats, self.review, self.labels.record
+        )
+        return Page(self.cfg.ui, preflight.read_token(self.cfg.ui), source, sink)
 
     @property
     def active(self) -> Loaded:
@@ -178,48 +178,6 @@ class Station:
             )
         return "inspected"
 
-    def label(self, cmd) -> None:
-        """`cmd/label`: record the decision on a kept part and publish it on `label`."""
-        try:
-            doc = self.record_label(
-                cmd.doc.get("seq"), cmd.part_id, cmd.doc["label"], cmd.doc.get("by")
-            )
-        except (NotInStore, OSError) as exc:
-            self.conn.reply("label", cmd.id, ok=False, error=str(exc))
-            return
-        self.conn.reply("label", cmd.id, ok=True, seq=doc["seq"], label=doc["label"])
-
-    def record_label(self, seq: int | None, part_id: str | None, label: str, by: str | None):
-        """Store a person's decision on a kept part and publish it on `label` (through the
-        outbox: SCADA and MES must not miss it). Raises NotInStore."""
-        if self.review is None:
-            raise NotInStore("the review queue is turned off")
-        seq = self.review.find(seq, part_id)
-        doc = self.review.label(seq, label, by)
-        message = {
-            "v": PAYLOAD_VERSION,
-            "station": self.cfg.station,
-            "seq": seq,
-            "part_id": doc.get("part_id"),
-            "label": doc["label"],
-            "by": doc["by"],
-            "labelled_at": doc["at"],
-            "verdict": doc["verdict"],
-            "score": doc["score"],
-        }
-        link = self.conn.link
-        self.conn.writer.put([(link.topic("label"), json_bytes(message), self.cfg.mqtt.qos, False)])
-        return message
-
-    def export(self, cmd) -> None:
-        """`cmd/export`: the labelled parts as a dataset zip on `export` (lineside-deploy pull)."""
-        if self.review is None:
-            self.conn.reply("export", cmd.id, ok=False, error="the review queue is turned off")
-            return
-        data, summary = self.review.export(self.cfg.station, EXPORT_MAX_BYTES)
-        self.conn.link.publish_now("export", data, 1)
-        self.conn.reply("export", cmd.id, ok=True, **summary)
-
     def _refused(self, reason: str, req: triggers.Request) -> None:
         """A camera that sends frames the model cannot take (resolution or channels changed):
         counted, reported as a camera fault in `stats`, logged when it starts and now and then."""
@@ -269,20 +227,7 @@ class Station:
     def page_stats(self) -> dict:
         """The drift monitor's and the review queue's state (for `stats` and the page)."""
         drift = self.drift.state() if self.drift else {"alarm": False, "monitored": False}
-        return {"drift": drift, "review": self._review_stats()}
-
-    def _review_stats(self) -> dict:
-        if self.review is None:
-            return {"enabled": False}
-        items, size = self.review.size()
-        return {
-            "enabled": True,
-            "items": items,
-            "bytes": size,
-            "removed": self.review.removed,
-            "failed": self.review.failed,
-            "skipped_disk_reserve": self.review.skipped,
-        }
+        return {"drift": drift, "review": self.labels.stats()}
 
     def publish_stats(self, notifier) -> None:
         doc = self.stats()

@@ -42,17 +42,6 @@ def bad_bundles(good: bytes, key, rogue) -> list[bytes]:
     shift = 3 * selftest["tolerance"] + 0.5
     shifted = [{**img, "score": img["score"] + shift} for img in selftest["images"]]
 
-    def edit(**changes):
-        def apply(m: dict) -> None:
-            for path, value in changes.items():
-                node = m
-                *parents, last = path.split(".")
-                for p in parents:
-                    node = node[p]
-                node[last] = value
-
-        return apply
-
     def put(name: str, data: bytes):
         return lambda f: f.__setitem__(name, data)
 
@@ -67,11 +56,11 @@ def bad_bundles(good: bytes, key, rogue) -> list[bytes]:
         _many_members(good),
         good + b"\0" * 9_000_000,
         kit.repack(good, key, edit_files=put("model.tflite", b"TFL3" + b"\0" * 64), rehash=False),
-        kit.repack(good, key, edit(schema_version=99)),
+        kit.repack(good, key, kit.setting(schema_version=99)),
         kit.repack(good, key, edit_files=put("model.tflite", b"not a flatbuffer" * 8)),
-        kit.repack(good, key, edit(**{"input.shape": [1, 64, 64, 1]})),
-        kit.repack(good, key, edit(**{"selftest.images": shifted})),
-        kit.repack(good, key, edit(**{"model.created_at": "2001-01-01T00:00:00+00:00"})),
+        kit.repack(good, key, kit.setting(**{"input.shape": [1, 64, 64, 1]})),
+        kit.repack(good, key, kit.setting(**{"selftest.images": shifted})),
+        kit.repack(good, key, kit.setting(**{"model.created_at": "2001-01-01T00:00:00+00:00"})),
         kit.zip_members({"model.tflite": b"x"}),
     ]
 

@@ -43,6 +43,20 @@ def repack(
     return zip_members(out)
 
 
+def setting(**changes) -> Callable[[dict], None]:
+    """A manifest edit for `repack`: dotted paths to new values, `{"input.shape": [1, 8]}`."""
+
+    def apply(manifest: dict) -> None:
+        for path, value in changes.items():
+            node = manifest
+            *parents, last = path.split(".")
+            for p in parents:
+                node = node[p]
+            node[last] = value
+
+    return apply
+
+
 def with_version(data: bytes, version: str, key) -> bytes:
     def edit(m: dict) -> None:
         m["model"]["version"] = version

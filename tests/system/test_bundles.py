@@ -33,17 +33,6 @@ def signed_v1(bundle_path, keys):
 
 
 def _bad_bundles(good: bytes, key, rogue) -> dict[str, tuple[bytes, str]]:
-    def edit(**changes):
-        def apply(m):
-            for path, value in changes.items():
-                node = m
-                *parents, last = path.split(".")
-                for p in parents:
-                    node = node[p]
-                node[last] = value
-
-        return apply
-
     def add_file(name, content):
         return lambda files: files.__setitem__(name, content)
 
@@ -78,7 +67,7 @@ def _bad_bundles(good: bytes, key, rogue) -> dict[str, tuple[bytes, str]]:
             "SHA-256 does not match",
         ),
         "unknown schema version": (
-            kit.repack(good, key, edit(schema_version=99)),
+            kit.repack(good, key, kit.setting(schema_version=99)),
             "schema_version 99 is not supported",
         ),
         "model does not load": (
@@ -86,11 +75,11 @@ def _bad_bundles(good: bytes, key, rogue) -> dict[str, tuple[bytes, str]]:
             "does not load",
         ),
         "wrong input shape": (
-            kit.repack(good, key, edit(**{"input.shape": [1, 64, 64, 1]})),
+            kit.repack(good, key, kit.setting(**{"input.shape": [1, 64, 64, 1]})),
             "manifest says",
         ),
         "self-test out of tolerance": (
-            kit.repack(good, key, edit(**{"selftest.images": shifted})),
+            kit.repack(good, key, kit.setting(**{"selftest.images": shifted})),
             "self-test",
         ),
         "missing manifest": (kit.zip_members({"model.tflite": b"x"}), "no manifest.json"),
