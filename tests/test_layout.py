@@ -9,8 +9,8 @@ trainer -> daemon -> deploy. Inside the daemon, each room may import only rooms 
     page                              the operator's page (served by the service)
     sinks                             consumers of inspections
     capture, transport, intake        frames in; results and commands travel; bundles in
-    config, runtime, telemetry        the configuration's schema; the model on LiteRT; the
-                                      station's state, one owner
+    config, runtime, telemetry,       the configuration's schema; the model on LiteRT; the
+    memory                            station's state, one owner; the allocator's policy
     core                              pure stages: arrays in, arrays out
 
 The core has no I/O libraries and no threads. The edge packages never import TensorFlow. No
@@ -33,6 +33,7 @@ LEVELS = {
     "config": 1,
     "runtime": 1,
     "telemetry": 1,
+    "memory": 1,
     "capture": 2,
     "transport": 2,
     "intake": 2,
@@ -42,7 +43,9 @@ LEVELS = {
     "cli": 7,
     "bench": 6,
 }
-TOP_LEVEL_MODULES = {"__init__", "cli", "bench", "config", "runtime", "telemetry", "page"}
+TOP_LEVEL_MODULES = {
+    *("__init__", "cli", "bench", "config", "runtime", "telemetry", "memory", "page"),
+}
 
 FORBIDDEN = {
     "daemon": {"tensorflow", "keras", "lineside.trainer", "sklearn", "matplotlib"},

@@ -7,14 +7,13 @@ of pushes is answered `busy`, never piled up in memory. A bundle that passes eve
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lineside.daemon import memory
 from lineside.daemon.intake.bundle_store import BundleStore, Loaded
 from lineside.daemon.runtime import ModelError
 from lineside.daemon.telemetry import model_identity
@@ -100,7 +99,7 @@ class ModelSwap:
         if not swaps:
             return None
         del previous  # the model it replaced: its memory can go back now
-        give_back_memory()
+        memory.give_back()
         return swaps[-1]
 
     def _run(self) -> None:
@@ -112,7 +111,7 @@ class ModelSwap:
                 log.exception("%s from %s failed", job.command, job.origin)
                 self._refused(job, f"internal error: {exc}"[:300])
             del job  # the bundle's bytes, before giving memory back
-            give_back_memory()
+            memory.give_back()
 
     def _do(self, job: Job) -> None:
         sha = sha256_hex(job.data) if job.command == "model" else None
@@ -141,25 +140,3 @@ class ModelSwap:
         if job.origin == "mqtt":
             extra = {"sha256": sha} if sha else {}
             self.reply(job.command, job.request_id, ok=False, error=reason, **extra)
-
-
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's malloc_trim, where the C library has one (musl and other systems do not)."""
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return None
-
-
-_TRIM = _malloc_trim()
-
-
-def give_back_memory() -> None:
-    """Return freed heap pages to the system after a bundle was vetted.
-
-    A pushed bundle is copied several times (paho's read buffer, the command, the unpacked
-    members) and a vetted one builds and drops a whole interpreter, each on its own thread.
-    glibc keeps what those threads freed in their arenas, in pieces too scattered to shrink by
-    itself, so every push of a bad bundle left the box's resident memory a little higher."""
-    if _TRIM is not None:
-        _TRIM(0)

@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
-from lineside.daemon import config
+from lineside.daemon import config, memory
 from lineside.daemon.config import Config
 from lineside.daemon.intake.bundle_store import BundleStore, Loaded
 from lineside.daemon.runtime import ModelError
@@ -82,6 +82,7 @@ def run(config_path: Path, exit_at_end: bool = False, signals: Signals | None = 
     if signals is None:
         signals = Signals()
         signals.install()
+    memory.map_large_blocks()
     cfg = config.load(config_path)
     preflight.check(cfg)
     store, active = open_store(cfg)
