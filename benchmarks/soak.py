@@ -6,10 +6,11 @@ Runs `lineside-daemon run` on a looped synthetic parts video at the camera's pac
 a real Mosquitto on loopback, with the operator's page open (a client following its events and
 fetching each live image, as the page does) and a review queue kept small so it fills to its
 limits and rotates. Every --restart-min the broker is stopped for 5 s and started again; every
---push-min a signed bundle (the same weights, a new version) is pushed with `lineside-deploy
-push`. Every --sample-s the daemon's resident memory, open file descriptors, threads, outbox
-depth and review store size are written to `soak.csv`; at the end `soak.png` plots them and the
-inspections received over MQTT are checked against the sequence numbers made: lost, repeated.
+--push-min, halfway between two restarts, a signed bundle (the same weights, a new version) is
+pushed with `lineside-deploy push`. Every --sample-s the daemon's resident memory, open file
+descriptors, threads, outbox depth and review store size are written to `soak.csv`; at the end
+`soak.png` plots them and the inspections received over MQTT are checked against the sequence
+numbers made: lost, repeated.
 """
 
 from __future__ import annotations
@@ -157,7 +158,10 @@ def _soak(args, work: Path, daemon: DaemonProcess, broker: Broker, key):
     events: list[tuple[float, str]] = []
     pushes: list[str] = []
     next_sample = 0.0
-    next_restart, next_push = args.restart_min * 60, args.push_min * 60
+    # Pushes fall halfway between broker restarts: a push to a station that is still
+    # reconnecting is refused by lineside-deploy (the station is offline), as it should be.
+    next_restart = args.restart_min * 60
+    next_push = args.push_min * 60 - args.restart_min * 30
     with open(work / "soak.csv", "w", newline="") as out:
         table = csv.DictWriter(out, COLUMNS)
         table.writeheader()
