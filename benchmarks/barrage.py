@@ -1,12 +1,13 @@
 """Resident memory of a station under barrages of hostile commands.
 
-    .venv/bin/python benchmarks/barrage.py BUNDLE.lsb [--barrages 5] [--fps 5]
+    .venv/bin/python benchmarks/barrage.py BUNDLE.lsb [--pushes 0] [--barrages 5] [--fps 5]
 
 Starts a Mosquitto on loopback and `lineside-daemon run` on a looped synthetic parts video with
 BUNDLE signed by a fresh trusted key, waits for it to settle, then sends the barrage of
 `tests/support/barrage.py` (290 hostile commands, 16 of them bad bundles) --barrages times,
-waiting after each until every command is answered. Prints the daemon's resident memory
-before, and after each barrage (once answered, and 8 s later).
+waiting after each until every command is answered; first, --pushes good bundles (the same
+weights, new versions), each swapped in. Prints the daemon's resident memory before, after each
+push (8 s later) and after each barrage (once answered, and 8 s later).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from benchmarks.common import machine, parts_video
 from lineside.deploy import bundle as bundles
 from lineside.deploy import signing
 from tests.support import barrage
+from tests.support import bundles as kit
 from tests.support.broker import Broker
 from tests.support.daemon import DaemonProcess, write_config
 from tests.support.mqtt_client import Recorder
@@ -34,6 +36,7 @@ PREFIX = "lineside/cell-1"
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("bundle", type=Path)
+    p.add_argument("--pushes", type=int, default=0)
     p.add_argument("--barrages", type=int, default=5)
     p.add_argument("--fps", type=float, default=5.0)
     args = p.parse_args()
@@ -68,8 +71,15 @@ def main() -> int:
             rec.wait_for(lambda: len(rec.on("inspection")) > 20, 120, "inspections")
             time.sleep(10)
             print(f"before: {daemon.rss_mb():.0f} MB resident")
+            for i in range(args.pushes):
+                answered = len(rec.on("reply"))
+                data = kit.with_version(good, f"pushed-{i + 1}", key)
+                rec.client.publish(f"{PREFIX}/cmd/model", data, qos=1)
+                rec.wait_for(lambda n=answered: len(rec.on("reply")) > n, 120, "the push answered")
+                reply = json.loads(rec.on("reply")[-1].payload)
+                time.sleep(8)
+                print(f"push {i + 1}: ok={reply['ok']}; {daemon.rss_mb():.0f} MB resident")
             commands = barrage.commands(good, key, rogue)
-            obeyed = 0
             for i in range(args.barrages):
                 answered = len(rec.on("reply"))
                 for name, payload in commands:
@@ -83,7 +93,7 @@ def main() -> int:
                     f"barrage {i + 1}: {len(commands)} answered; {at_once:.0f} MB resident, "
                     f"{daemon.rss_mb():.0f} MB 8 s later"
                 )
-            obeyed = sum(json.loads(m.payload)["ok"] for m in rec.on("reply"))
+            obeyed = sum(json.loads(m.payload)["ok"] for m in rec.on("reply")) - args.pushes
             print(f"commands obeyed: {obeyed} (every one should be refused)")
         finally:
             daemon.terminate()
