@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import machine, parts_video
+from benchmarks.common import machine, maintenance_keys, parts_video
 from lineside.deploy import bundle as bundles
 from lineside.deploy import signing
 from tests.support import barrage
@@ -43,11 +43,8 @@ def main() -> int:
     print(machine())
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        key = signing.load_private(signing.generate(work / "keys", "maintenance")[0])
+        key, trusted = maintenance_keys(work)
         rogue = signing.load_private(signing.generate(work / "rogue", "rogue")[0])
-        trusted = work / "trusted"
-        trusted.mkdir()
-        (trusted / "maintenance.pub").write_bytes((work / "keys" / "maintenance.pub").read_bytes())
         good = bundles.sign(args.bundle.read_bytes(), key)
         (work / "good.lsb").write_bytes(good)
         (work / "broker").mkdir()

@@ -13,6 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 from lineside.daemon.runtime import Model
+from lineside.deploy import signing
 from lineside.trainer import evaluate
 from lineside.trainer.fit import FitOptions, Prepared, calibrated, prepare, train_network
 
@@ -64,3 +65,13 @@ def parts_video(folder: Path) -> Path:
     video = folder / "parts.avi"
     write_video(video, seed=11, frames=40, fps=10, defect_every=4)
     return video
+
+
+def maintenance_keys(work: Path):
+    """A fresh maintenance key pair under `work`: (private key, folder of trusted public keys)
+    for a station started with `model.trusted_keys`."""
+    private, public = signing.generate(work / "keys", "maintenance")
+    trusted = work / "trusted"
+    trusted.mkdir()
+    (trusted / public.name).write_bytes(public.read_bytes())
+    return signing.load_private(private), trusted

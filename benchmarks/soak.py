@@ -27,9 +27,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import machine, parts_video
+from benchmarks.common import machine, maintenance_keys, parts_video
 from benchmarks.page import TOKEN, _client
-from lineside.deploy import signing
 from tests.support import bundles as kit
 from tests.support.broker import Broker, free_port
 from tests.support.daemon import DaemonProcess, write_config
@@ -38,14 +37,6 @@ from tests.support.station import deploy
 
 STATION = "soak"
 COLUMNS = ["minutes", "rss_mb", "fds", "threads", "outbox_rows", "review_items", "review_mb"]
-
-
-def _keys(work: Path):
-    private, public = signing.generate(work / "keys", "maintenance")
-    trusted = work / "trusted"
-    trusted.mkdir()
-    (trusted / public.name).write_bytes(public.read_bytes())
-    return signing.load_private(private), trusted
 
 
 def _config(
@@ -204,7 +195,7 @@ def main() -> int:
     work = args.out.resolve()
     work.mkdir(parents=True, exist_ok=True)
     print(machine(), flush=True)
-    key, trusted = _keys(work)
+    key, trusted = maintenance_keys(work)
     v1 = work / "v1.lsb"
     v1.write_bytes(kit.with_version(args.bundle.read_bytes(), "soak-1", key))
     (work / "broker").mkdir()
