@@ -13,6 +13,8 @@ import numpy as np
 
 from lineside.daemon.core.features import aggregate, assemble
 from lineside.daemon.core.heads import AutoencoderHead, GaussianHead, HeadError, MemoryBankHead
+from lineside.daemon.core.preprocess import input_size as preprocessed_size
+from lineside.daemon.core.tiles import Tiling
 from lineside.deploy.bundle import Bundle, sha256_hex
 from lineside.deploy.bundle import read as read_bundle
 from lineside.deploy.manifest import Features, Manifest, TensorSpec
@@ -98,7 +100,10 @@ class Model:
 
 
 class Backbone:
-    """The cut pretrained network: float image in [0,1] -> its feature maps on one grid."""
+    """The cut pretrained network: float image in [0,1] -> its feature maps on one grid.
+
+    Given an `image_size` larger than its `input_size` (tiles at native resolution), it runs on
+    overlapping tiles of `input_size` and stitches their grids into the image's grid."""
 
     def __init__(
         self,
@@ -106,6 +111,8 @@ class Backbone:
         input_size: tuple[int, int],
         num_threads: int | None = None,
         neighbourhood: int = 1,
+        image_size: tuple[int, int] | None = None,
+        tile_overlap: int = 0,
     ) -> None:
         cls, self.runtime = interpreter_class()
         self.neighbourhood = neighbourhood
@@ -125,9 +132,22 @@ class Backbone:
         self._outs = self._interp.get_output_details()
         self.input = _spec(self._in)
         self.outputs = tuple(_spec(o) for o in self._outs)
+        self.tiling = self._tiling(input_size, image_size, tile_overlap)
+
+    def _tiling(
+        self, tile: tuple[int, int], image: tuple[int, int] | None, overlap: int
+    ) -> Tiling | None:
+        if image is None or tuple(image) == tuple(tile):
+            return None
+        stride = tile[0] // self.outputs[0].shape[2]
+        if any(n % stride for n in (*tile, *image, overlap)):
+            raise ModelError(f"image {image} and tile {tile} are not on the {stride}-px grid")
+        return Tiling(image[0], image[1], tile[0], tile[1], overlap, stride)
 
     @property
     def grid(self) -> tuple[int, int]:
+        if self.tiling is not None:
+            return self.tiling.grid
         return self.outputs[0].shape[1], self.outputs[0].shape[2]
 
     @property
@@ -136,7 +156,17 @@ class Backbone:
 
     def features(self, x: np.ndarray) -> np.ndarray:
         """(H, W, 3) float32 in [0,1] -> (h, w, C) float32 features on the finest grid, each
-        cell averaged over its neighbourhood."""
+        cell averaged over its neighbourhood (within its tile, for tiles)."""
+        if self.tiling is None:
+            return self._tile_features(x)
+        if x.shape[:2] != (self.tiling.height, self.tiling.width):
+            raise ModelError(
+                f"image is {x.shape[1]}x{x.shape[0]}, the tiles cover "
+                f"{self.tiling.width}x{self.tiling.height}"
+            )
+        return self.tiling.stitch(x, self._tile_features)
+
+    def _tile_features(self, x: np.ndarray) -> np.ndarray:
         # The backbone reads plain 8-bit pixels (its input quantization maps 0..255 to -1..1).
         pixels = np.rint(x * 255).astype(np.uint8)
         self._interp.set_tensor(self._in["index"], pixels[None])
@@ -244,10 +274,19 @@ def load_model(bundle: Bundle, num_threads: int | None = None) -> Model | Featur
         m.preprocess.size,
         num_threads=num_threads,
         neighbourhood=m.features.neighbourhood,
+        image_size=_image_size(m),
+        tile_overlap=m.preprocess.tile_overlap,
     )
     model = FeatureModel(backbone_net, head)
     model.check_against(m.input, m.features)
     return model
+
+
+def _image_size(m: Manifest) -> tuple[int, int] | None:
+    """The preprocessed image's (width, height) when the bundle inspects tiles of it."""
+    if m.preprocess.geometry != "tiles":
+        return None
+    return preprocessed_size((m.frame.height, m.frame.width), m.preprocess)
 
 
 def _spec(detail: dict) -> TensorSpec:

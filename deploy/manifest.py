@@ -48,12 +48,17 @@ class FrameSpec(_Frozen):
     channels: Literal[1, 3]
 
 
-GEOMETRIES = ("squash", "letterbox")
+GEOMETRIES = ("squash", "letterbox", "tiles")
+# Tiled inputs are scaled to a multiple of this many pixels, so every backbone grid divides them.
+TILE_MULTIPLE = 32
 
 
 class Preprocess(_Frozen):
     """Frame to model input, in this order: crop, colour, fit to the input's shape (squash, or
-    letterbox: pad to the input's aspect ratio first), resize, equalize, blur, scale to [0,1]."""
+    letterbox: pad to the input's aspect ratio first), resize, equalize, blur, scale to [0,1].
+
+    `tiles` keeps the frame's own resolution (times `tile_scale`) instead of fitting it to `size`:
+    the model then sees overlapping tiles of `size`, stitched back into one map of the frame."""
 
     color: Literal["gray", "rgb"] = "gray"
     size: tuple[int, int] = Field(description="model input (width, height)")
@@ -63,11 +68,29 @@ class Preprocess(_Frozen):
     geometry: Literal[GEOMETRIES] = "squash"
     equalize: bool = True
     blur_ksize: int = Field(default=0, ge=0, description="Gaussian kernel size; 0 = off")
+    tile_scale: float = Field(
+        default=1.0, gt=0, le=4, description="tiles only: frame scale before tiling; 1 = native"
+    )
+    tile_overlap: int = Field(
+        default=32, ge=0, description="tiles only: pixels each tile shares with the next"
+    )
 
     @model_validator(mode="after")
     def _odd_kernel(self) -> Preprocess:
         if self.blur_ksize and self.blur_ksize % 2 == 0:
             raise ValueError(f"blur_ksize must be odd or 0, got {self.blur_ksize}")
+        return self
+
+    @model_validator(mode="after")
+    def _tiles_fit(self) -> Preprocess:
+        if self.geometry != "tiles":
+            return self
+        if any(s % TILE_MULTIPLE for s in self.size):
+            raise ValueError(f"a tile's size must be a multiple of {TILE_MULTIPLE}: {self.size}")
+        if self.tile_overlap % 8 or self.tile_overlap >= min(self.size):
+            raise ValueError(
+                f"tile_overlap must be a multiple of 8 below the tile's size: {self.tile_overlap}"
+            )
         return self
 
 
@@ -216,6 +239,15 @@ class Manifest(_Frozen):
             raise ValueError("a pixel model needs `output` and a pixel anomaly map")
         if self.features is not None and (self.output is not None or not feature_map):
             raise ValueError(f"a feature model has no `output` and uses the {FEATURE_MAP} map")
+        return self
+
+    @model_validator(mode="after")
+    def _tiles_need_one_frame_size(self) -> Manifest:
+        # The stitched grid, and so the head's, follows from the frame's size.
+        if self.preprocess.geometry == "tiles" and (
+            self.features is None or self.frame.height is None
+        ):
+            raise ValueError("tiles are for feature models trained on frames of one size")
         return self
 
     @property

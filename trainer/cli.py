@@ -154,9 +154,17 @@ def _parser() -> argparse.ArgumentParser:
         "--geometry",
         choices=[AUTO, *GEOMETRIES],
         default=AUTO,
-        help="fit frames to the square input: squash, or letterbox (keep the aspect ratio, pad); "
-        "auto: the features model tries both on non-square frames and keeps the better on "
-        "validation, autoencoders squash",
+        help="fit frames to the square input: squash, letterbox (keep the aspect ratio, pad), or "
+        "tiles (features model: keep the frame's resolution, times --tile-scale, and inspect "
+        "overlapping tiles of --image-size px, default 224; for large frames with small "
+        "defects; frames of one size); auto: the features model squashes unless the frames are "
+        "large (short side 640 px or more), where it tries tiles too; autoencoders squash",
+    )
+    f.add_argument(
+        "--tile-scale",
+        type=float,
+        default=default("tile_scale"),
+        help="with tiles: scale the frame by this before tiling (default 1: native resolution)",
     )
     f.add_argument(
         "--epochs", type=int, default=default("epochs"), help="at most; stops early (default 60)"

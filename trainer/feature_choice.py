@@ -21,6 +21,10 @@ from lineside.trainer.fitting import Prepared
 from lineside.trainer.options import AUTO, AUTO_SCORES, FEATURE_SIZES, FitOptions
 
 SMOOTHING = (0.0, 2.0, 4.0, 8.0)
+# Frames whose short side is at least this are also tried in tiles at native resolution:
+# squashed to 320 px they lose more than half their resolution, and a defect of a few pixels
+# with it. (No shared set has frames this large; their short sides are 100-620 px.)
+TILES_FROM = 2 * FEATURE_SIZES[-1]
 
 
 # Held-out images that every synthetic defect variant is painted on, to predict escapes.
@@ -89,20 +93,26 @@ def validation(p: Prepared, opts: FitOptions, net: Backbone, say) -> Validation:
 
 
 def inputs(p: Prepared, opts: FitOptions) -> list[tuple[str, int]]:
-    """The (geometry, input size) candidates: squash unless told to letterbox; 224 px, and
-    320 px too for frames at least that large (never upscaled into it).
+    """The (geometry, input size) candidates: squash unless told otherwise; 224 px, and
+    320 px too for frames at least that large (never upscaled into it); and tiles of 224 px at
+    native resolution for frames of one size from TILES_FROM px.
 
     Letterboxing is not tried by itself: on both shared sets of long or varied frames it
     validated better on synthetic defects and lost on the real ones (bsdata-pitting image AUROC
     0.936 against 0.948 squashed, magnetic tiles 35% escapes against 14%), since the part fills
     less of the input and a defect of a given size on the input is a larger one on the part."""
+    short = float(np.median([min(f.shape[:2]) for f in p.frames]))
+    if opts.geometry == "tiles":
+        return [("tiles", opts.image_size or FEATURE_SIZES[0])]
     geometries = ("squash",) if opts.geometry == AUTO else (opts.geometry,)
     if opts.image_size is not None:
         sizes: tuple[int, ...] = (opts.image_size,)
     else:
-        short = float(np.median([min(f.shape[:2]) for f in p.frames]))
         sizes = tuple(s for s in FEATURE_SIZES if s == FEATURE_SIZES[0] or short >= s)
-    return [(g, s) for s in sizes for g in geometries]
+    out = [(g, s) for s in sizes for g in geometries]
+    if opts.geometry == AUTO and short >= TILES_FROM and len({f.shape for f in p.frames}) == 1:
+        out.append(("tiles", FEATURE_SIZES[0]))
+    return out
 
 
 def features_of(

@@ -42,6 +42,7 @@ from lineside.trainer import (
     feature_ae,
     feature_choice,
     feature_heads,
+    gaussian,
 )
 from lineside.trainer.calibrate import Choice
 from lineside.trainer.feature_choice import Validation, choose_map
@@ -163,28 +164,44 @@ class Calibrated:
 
 
 def _choose_input(p: Prepared, opts: FitOptions, cut: bytes, defects, say):
-    """Every (geometry, size) candidate judged with the Gaussian head, fitted and calibrated as
-    it would ship; kept: the one that catches most synthetic defects at its thresholds."""
+    """Every (geometry, size) candidate judged with one head (the Gaussian, or the memory bank
+    where the grid is too fine for a Gaussian), fitted and calibrated as it would ship; kept:
+    the one that catches most synthetic defects at its thresholds."""
     best, table = None, {}
     for geometry, size in feature_choice.inputs(p, opts):
         q = with_input(p, geometry, size)
-        net = Backbone(cut, q.pre.size, num_threads=opts.threads, neighbourhood=opts.neighbourhood)
+        net = _backbone(cut, q, opts)
         say(
             f"input {size}x{size} {geometry}: backbone grid {net.grid[0]}x{net.grid[1]}, "
-            f"{net.channels} features per cell" + _hood(net)
+            f"{net.channels} features per cell" + _hood(net) + _tiles(net)
         )
+        kind = _judge(opts, net)
         val = feature_choice.validation(q, opts, net, say)
-        trial = feature_heads.trial("gaussian", val, opts, say)
-        chosen = choose_map(opts, val, trial, f"{size} px {geometry}, Gaussian head", say)
-        cal = calibrated(q, opts, net, val, "gaussian", trial, chosen, defects, say)
+        tried = feature_heads.trial(kind, val, opts, say)
+        chosen = choose_map(opts, val, tried, f"{size} px {geometry}, {kind} head", say)
+        cal = calibrated(q, opts, net, val, kind, tried, chosen, defects, say)
         table[f"{geometry} {size}"] = {"caught": cal.caught, "merit": cal.choice.merit}
-        say(f"{size} px {geometry}: the Gaussian catches {cal.caught:.1%} of synthetic defects")
+        say(f"{size} px {geometry}: the {kind} head catches {cal.caught:.1%} of synthetic defects")
         if best is None or _rank(cal) > _rank(best[3]):
             best = (q, net, val, cal)  # the others' features are let go here
     assert best is not None
     if len(table) > 1:
         say(f"input: {best[0].pre.size[0]} px {best[0].pre.geometry}")
     return (*best, table)
+
+
+def _judge(opts: FitOptions, net: Backbone) -> str:
+    """The head that judges the inputs: the one asked for, else the Gaussian where it fits."""
+    fits = gaussian.fits(net.grid)
+    if opts.head == "gaussian" and not fits:
+        rows, cols = net.grid
+        raise dataset.DatasetError(
+            f"a {rows}x{cols} grid is over the {gaussian.MAX_CELLS} cells a Gaussian head "
+            "holds in a bundle: use --head memory_bank, or a smaller --tile-scale"
+        )
+    if opts.head == "memory_bank" or not fits:
+        return "memory_bank"
+    return "gaussian"
 
 
 def _rank(cal: Calibrated) -> tuple[float, float]:
@@ -197,8 +214,14 @@ def _choose_head(p, opts, net, val: Validation, gauss: Calibrated, defects, say)
     kept: the one that catches most synthetic defects at its own thresholds (then merit)."""
     done = []
     for kind in feature_heads.kinds(opts):
-        if kind == "gaussian":
+        if kind == gauss.kind:
             done.append(gauss)
+            continue
+        if kind == "gaussian" and not gaussian.fits(net.grid):
+            say(
+                f"gaussian head: not tried, a {net.grid[0]}x{net.grid[1]} grid is over the "
+                f"{gaussian.MAX_CELLS} cells a bundle holds"
+            )
             continue
         tried = feature_heads.trial(kind, val, opts, say)
         head = tried[0] if isinstance(tried, tuple) else tried
@@ -327,6 +350,23 @@ def _head_spec(model: FeatureModel, net: Backbone) -> tuple[Head, str]:
         dims=feature_ae.BOTTLENECK,
     )
     return spec, AUTOENCODER.format(dims=feature_ae.BOTTLENECK, hood=_hood(net))
+
+
+def _backbone(cut: bytes, p: Prepared, opts: FitOptions) -> Backbone:
+    """The backbone for these inputs: on tiles of the input size where the images are larger."""
+    return Backbone(
+        cut,
+        p.pre.size,
+        num_threads=opts.threads,
+        neighbourhood=opts.neighbourhood,
+        image_size=p.xs.shape[2:0:-1] if p.pre.geometry == "tiles" else None,
+        tile_overlap=p.pre.tile_overlap,
+    )
+
+
+def _tiles(net: Backbone) -> str:
+    t = net.tiling
+    return f", {t.count} tiles of {t.tile_w}x{t.tile_h} over {t.width}x{t.height}" if t else ""
 
 
 def _hood(net: Backbone) -> str:

@@ -70,8 +70,9 @@ def prepare(data: Path | Sequence[Path], opts: FitOptions) -> Prepared:
         equalize=opts.equalize,
         blur_ksize=opts.blur_ksize,
         geometry="squash" if opts.geometry == AUTO else opts.geometry,
+        tile_scale=opts.tile_scale,
     )
-    xs = np.stack([preprocess(f, pre) for f in frames])
+    xs = _stack(frames, pre)
     train_idx, val_idx = split(len(frames), opts.val_fraction, opts.seed)
     return Prepared(ds, frames, pre, xs, train_idx, val_idx)
 
@@ -82,8 +83,20 @@ def with_input(p: Prepared, geometry: str, size: int | None = None) -> Prepared:
     if geometry == p.pre.geometry and size_wh == p.pre.size:
         return p
     pre = p.pre.model_copy(update={"geometry": geometry, "size": size_wh})
-    xs = np.stack([preprocess(f, pre) for f in p.frames])
-    return dataclasses.replace(p, pre=pre, xs=xs)
+    return dataclasses.replace(p, pre=pre, xs=_stack(p.frames, pre))
+
+
+def _stack(frames: list[np.ndarray], pre: Preprocess) -> np.ndarray:
+    """The preprocessed images as one array; tiles keep each frame's size, so they need one."""
+    if pre.geometry == "tiles":
+        sizes = {f.shape[:2] for f in frames}
+        if len(sizes) > 1:
+            (h0, w0), (h1, w1) = min(sizes), max(sizes)
+            raise dataset.DatasetError(
+                f"tiles need training frames of one size; these run from {w0}x{h0} to "
+                f"{w1}x{h1} px (squash or letterbox them instead)"
+            )
+    return np.stack([preprocess(f, pre) for f in frames])
 
 
 def squarish(frames: list[np.ndarray], tolerance: float = 0.1) -> bool:

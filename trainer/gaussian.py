@@ -13,6 +13,15 @@ import numpy as np
 from lineside.daemon.core.heads import GaussianHead
 
 DIMS = 96
+# Cells of the grid a Gaussian may model: 1,800 cells are 8.4 MB of int8 inverse covariances, so
+# the bundle stays under 10 MB (a 40x40 grid at 320 px, or native tiles of a 512x208 frame).
+MAX_CELLS = 1800
+
+
+def fits(grid: tuple[int, int]) -> bool:
+    return grid[0] * grid[1] <= MAX_CELLS
+
+
 RIDGE = 0.01  # share of the mean feature variance added to each covariance's diagonal
 
 

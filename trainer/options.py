@@ -108,6 +108,8 @@ class FitOptions(_Frozen):
     # auto: the features model tries letterboxing non-square frames and keeps what validates
     # better; pixel autoencoders squash.
     geometry: Literal[(AUTO, *GEOMETRIES)] = AUTO
+    # tiles: the frame's scale before it is cut into tiles of the input size (1 = native).
+    tile_scale: float = Field(1.0, gt=0, le=4)
     # features model: auto fits both heads and keeps the one that validates better.
     head: Literal[(AUTO, *HEAD_KINDS)] = AUTO
     # features model: each cell's features averaged over this square of cells (1 = off).
@@ -157,6 +159,13 @@ class FitOptions(_Frozen):
         if self.image_size is not None and self.image_size % step:
             raise ValueError(
                 f"image_size {self.image_size} is not a multiple of {step} (model '{self.model}')"
+            )
+        if self.geometry == "tiles" and (
+            self.model != FEATURES or (self.image_size is not None and self.image_size % 32)
+        ):
+            raise ValueError(
+                "--geometry tiles is for the features model, with a tile size "
+                "(--image-size) that is a multiple of 32"
             )
         if self.neighbourhood % 2 == 0:
             raise ValueError(f"neighbourhood must be odd, got {self.neighbourhood}")

@@ -141,6 +141,10 @@ class MemoryBankHead:
         return cls(bank, tuple(grid))
 
 
+# Values in the (bank rows, cells) temporary of one matrix product: 16 MB of float32.
+TEMPORARY_VALUES = 4 * 1024 * 1024
+
+
 def _row_norms(bank: np.ndarray) -> np.ndarray:
     return np.einsum("md,md->m", bank, bank)
 
@@ -154,12 +158,16 @@ def nearest(
     """
     q_norms = np.einsum("qd,qd->q", queries, queries)
     best = np.full(len(queries), np.inf, np.float32)
+    # Queries in blocks too: a tiled frame has tens of thousands of cells, and one (rows, cells)
+    # temporary for all of them would be hundreds of MB.
+    block = max(256, TEMPORARY_VALUES // min(chunk, len(bank)))
     for lo in range(0, len(bank), chunk):
-        part = bank[lo : lo + chunk]
-        d = part @ queries.T  # (m, Q)
-        d *= -2
-        d += bank_norms[lo : lo + chunk, None]
-        np.minimum(best, d.min(axis=0), out=best)
+        part, part_norms = bank[lo : lo + chunk], bank_norms[lo : lo + chunk, None]
+        for q0 in range(0, len(queries), block):
+            d = part @ queries[q0 : q0 + block].T  # (m, q)
+            d *= -2
+            d += part_norms
+            np.minimum(best[q0 : q0 + block], d.min(axis=0), out=best[q0 : q0 + block])
     return np.maximum(best + q_norms, 0)
 
 

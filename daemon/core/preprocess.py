@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from lineside.deploy.manifest import FrameSpec, Preprocess
+from lineside.deploy.manifest import TILE_MULTIPLE, FrameSpec, Preprocess
 
 
 class FrameError(ValueError):
@@ -64,6 +64,24 @@ def check_frame(frame: np.ndarray, spec: FrameSpec) -> None:
         )
 
 
+def input_size(frame_shape: tuple[int, ...], spec: Preprocess) -> tuple[int, int]:
+    """(width, height) of the preprocessed image: the model's input, or for tiles the cropped
+    frame at `tile_scale`, rounded to TILE_MULTIPLE and at least one tile."""
+    if spec.geometry != "tiles":
+        return spec.size
+    _, _, cw, ch = _crop_box(frame_shape, spec)
+    return _tiled(cw, ch, spec)
+
+
+def _tiled(cw: int, ch: int, spec: Preprocess) -> tuple[int, int]:
+    tw, th = spec.size
+
+    def side(n: int, tile: int) -> int:
+        return max(tile, round(n * spec.tile_scale / TILE_MULTIPLE) * TILE_MULTIPLE)
+
+    return side(cw, tw), side(ch, th)
+
+
 def _padding(cw: int, ch: int, spec: Preprocess) -> tuple[int, int, int, int]:
     """(left, top, right, bottom) pixels that letterbox a cw x ch image to the input's aspect."""
     if spec.geometry != "letterbox":
@@ -83,7 +101,7 @@ def _crop_box(frame_shape: tuple[int, ...], spec: Preprocess) -> tuple[int, int,
 def geometry(frame_shape: tuple[int, ...], spec: Preprocess) -> Geometry:
     cx, cy, cw, ch = _crop_box(frame_shape, spec)
     left, top, right, bottom = _padding(cw, ch, spec)
-    mw, mh = spec.size
+    mw, mh = input_size(frame_shape, spec)
     return Geometry(
         x0=cx - left, y0=cy - top, sx=(cw + left + right) / mw, sy=(ch + top + bottom) / mh
     )
@@ -102,7 +120,7 @@ def content(
 
 def shown(frame_shape: tuple[int, ...], spec: Preprocess) -> np.ndarray:
     """(H, W) bool at the model's size: the pixels that show the frame (not letterbox bars)."""
-    mw, mh = spec.size
+    mw, mh = input_size(frame_shape, spec)
     out = np.zeros((mh, mw), bool)
     x0, y0, x1, y1 = content(frame_shape, spec) or (0, 0, mw, mh)
     out[y0:y1, x0:x1] = True
@@ -110,7 +128,12 @@ def shown(frame_shape: tuple[int, ...], spec: Preprocess) -> np.ndarray:
 
 
 def fit_to_input(img: np.ndarray, spec: Preprocess, interpolation: int) -> np.ndarray:
-    """A cropped image (or mask) at the model's size: squashed, or letterboxed with black."""
+    """A cropped image (or mask) at the model's size: squashed, letterboxed with black, or for
+    tiles at its own scale."""
+    if spec.geometry == "tiles":
+        size = _tiled(img.shape[1], img.shape[0], spec)
+        same = size == img.shape[1::-1]
+        return img if same else cv2.resize(img, size, interpolation=interpolation)
     left, top, right, bottom = _padding(img.shape[1], img.shape[0], spec)
     if left or top or right or bottom:
         img = cv2.copyMakeBorder(img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=0)

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from lineside.daemon.core.pipeline import Stages, inspect_frame
-from lineside.daemon.core.preprocess import FrameError
+from lineside.daemon.core.preprocess import FrameError, input_size
 from lineside.daemon.runtime import Model, ModelError
 from lineside.deploy.bundle import Bundle
 
@@ -28,7 +28,8 @@ def tolerance(stages: Stages) -> float:
     A pixel-count score may move by one smallest cluster; a map score by 2% of `fail_at`.
     """
     if stages.postprocess.score == "anomalous_fraction":
-        w, h = stages.preprocess.size
+        frame = stages.frame
+        w, h = input_size((frame.height or 0, frame.width or 0), stages.preprocess)
         return stages.postprocess.min_cluster_px / (w * h)
     return max(0.02 * stages.thresholds.fail_at, float(np.finfo(np.float32).eps))
 

@@ -10,6 +10,7 @@ from lineside.daemon.core.preprocess import (
     check_frame,
     content,
     geometry,
+    input_size,
     preprocess,
 )
 from lineside.deploy.manifest import FrameSpec, Preprocess
@@ -99,3 +100,37 @@ def test_squash_is_unchanged_by_the_geometry_field():
     np.testing.assert_array_equal(
         preprocess(frame, plain), preprocess(frame, plain.model_copy(update={"geometry": "squash"}))
     )
+
+
+def test_tiles_keep_the_frame_resolution_and_map_back_to_frame_pixels():
+    spec = Preprocess(color="gray", size=(224, 224), equalize=False, geometry="tiles")
+    frame = np.zeros((700, 1000), np.uint8)
+    frame[400:410, 600:610] = 255  # a 10 px defect stays 10 px: nothing is squashed
+    assert input_size(frame.shape, spec) == (992, 704)  # to the 32 px grid, each side
+    x = preprocess(frame, spec)[:, :, 0]
+    assert x.shape == (704, 992)
+    ys, xs = np.nonzero(x > 0.5)
+    assert 9 <= np.ptp(xs) + 1 <= 11 and 9 <= np.ptp(ys) + 1 <= 11
+    fx, fy = geometry(frame.shape, spec).point(xs.mean(), ys.mean())
+    assert abs(fx - 604.5) < 1 and abs(fy - 404.5) < 1
+    assert content(frame.shape, spec) is None
+
+
+def test_tiles_at_a_scale_and_frames_smaller_than_a_tile():
+    half = Preprocess(size=(224, 224), geometry="tiles", tile_scale=0.5)
+    assert input_size((1536, 2048, 3), half) == (1024, 768)
+    # A side shorter than a tile is brought up to one tile, never left short of the input.
+    assert input_size((208, 512, 3), Preprocess(size=(224, 224), geometry="tiles")) == (512, 224)
+
+
+@pytest.mark.parametrize(
+    "fields,message",
+    [
+        ({"size": (200, 200)}, "multiple of 32"),
+        ({"tile_overlap": 20}, "multiple of 8"),
+        ({"tile_overlap": 224}, "below the tile"),
+    ],
+)
+def test_tiles_that_do_not_fit_the_grid_are_refused(fields, message):
+    with pytest.raises(ValueError, match=message):
+        Preprocess(**{"size": (224, 224), "geometry": "tiles", **fields})
