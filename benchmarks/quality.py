@@ -27,8 +27,9 @@ SETS = ("mvtec-bottle", "magnetic-tile", "mvtec-screw", "bsdata-pitting", "deepp
 TRAIN = ROOT / ".venv" / "bin" / "lineside-train"
 
 
-def fit_one(name: str, out: Path, extra: list[str]) -> dict:
-    data = DATASETS / name
+def fit_one(name: str, out: Path, extra: list[str], data: Path | None = None) -> dict:
+    """`fit` on a shared set (or on `data`) in a process of its own, summarized."""
+    data = data or DATASETS / name
     if name == "flanges":
         data = out / "flange-data"
         if not data.is_dir():

@@ -47,8 +47,7 @@ class Labels:
             "verdict": doc["verdict"],
             "score": doc["score"],
         }
-        topic = self.conn.link.topic("label")
-        self.conn.writer.put([(topic, json_bytes(message), self.cfg.mqtt.qos, False)])
+        self.conn.store("label", json_bytes(message), self.cfg.mqtt.qos)
         return message
 
     def export(self, cmd) -> None:
@@ -57,7 +56,7 @@ class Labels:
             self.conn.reply("export", cmd.id, ok=False, error="the review queue is turned off")
             return
         data, summary = self.review.export(self.cfg.station, EXPORT_MAX_BYTES)
-        self.conn.link.publish_now("export", data, 1)
+        self.conn.publish_now("export", data, 1)
         self.conn.reply("export", cmd.id, ok=True, **summary)
 
     def stats(self) -> dict:

@@ -138,7 +138,7 @@ class Station:
         return None
 
     def publish_model(self) -> None:
-        self.conn.link.publish_state("model", json_bytes(model_info(self.active.bundle)), 1)
+        self.conn.publish_state("model", json_bytes(model_info(self.active.bundle)), 1)
 
     def take_swap(self) -> None:
         if self.swap.take_pending() is not None:
@@ -160,7 +160,7 @@ class Station:
         except FrameError as exc:
             self._refused(str(exc), req)
             return "refused"
-        seq = self.conn.outbox.next_seq()
+        seq = self.conn.next_seq()
         result = Result(seq, frame, insp, req.part_id, active.bundle, self.cfg.station)
         # Counted before any sink sees it, so each reads counts that include this part.
         self.telemetry.inspection(insp.verdict, sum(insp.latency_ms.values()))
@@ -196,29 +196,29 @@ class Station:
             "camera": "fault" if self.telemetry.frame_fault else cam.state,
             "camera_online": cam.state == "ok",
             "dropped_frames": cam.dropped,
-            "outbox_depth": conn.outbox.depth() + conn.writer.pending(),
-            "mqtt_connected": conn.link.connected,
+            "outbox_depth": conn.depth(),
+            "mqtt_connected": conn.connected,
             "drift_alarm": self.drift is not None and self.drift.active,
             "model": model_identity(self.active.bundle),
         }
 
     def stats(self) -> dict:
         t, cam, conn = self.telemetry, self.camera, self.conn
-        lost = conn.writer.lost
+        way_out = conn.counters()
         health = self.health()
         extra = {
             "dropped_frames": health["dropped_frames"],
             "outbox_depth": health["outbox_depth"],
-            "outbox_dropped": conn.outbox.dropped() + lost,
-            "outbox_lost": lost,
+            "outbox_dropped": way_out["outbox_dropped"],
+            "outbox_lost": way_out["outbox_lost"],
             "mqtt_connected": health["mqtt_connected"],
             "camera": health["camera"],
             "camera_fault": t.frame_fault,
             "verdicts": t.verdicts(),
             **self.page_stats(),
-            "commands_dropped": conn.inbox.dropped,
-            "retained_commands_ignored": conn.link.ignored_retained,
-            "thread_errors": conn.link.sender_errors + self.control.errors + cam.errors,
+            "commands_dropped": way_out["commands_dropped"],
+            "retained_commands_ignored": way_out["retained_commands_ignored"],
+            "thread_errors": way_out["sender_errors"] + self.control.errors + cam.errors,
             "runtime": self.active.model.runtime,
             "model": health["model"],
         }
@@ -234,4 +234,4 @@ class Station:
         line = stats.summary(doc)
         log.info("stats: %s", line)
         notifier.status(line)
-        self.conn.link.publish_now("stats", json_bytes(doc), 0)
+        self.conn.publish_now("stats", json_bytes(doc), 0)

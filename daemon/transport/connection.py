@@ -59,6 +59,44 @@ class Connection:
     def reply(self, command: str, request_id: str | None, ok: bool, **fields) -> None:
         self.link.publish_now(contract.REPLY, contract.reply(command, request_id, ok, **fields), 1)
 
+    # What the service asks of the way out; it reaches none of the parts itself.
+
+    def next_seq(self) -> int:
+        """The next inspection's sequence number (kept with the outbox, across restarts)."""
+        return self.outbox.next_seq()
+
+    def store(self, name: str, payload: bytes, qos: int, retain: bool = False) -> None:
+        """A message on one of the station's topics, stored first: it survives a broker outage
+        and a restart, in order."""
+        self.writer.put([(self.link.topic(name), payload, qos, retain)])
+
+    def publish_now(self, name: str, payload: bytes, qos: int) -> None:
+        """A message that is only worth sending now (replies, stats, exports): not stored."""
+        self.link.publish_now(name, payload, qos)
+
+    def publish_state(self, name: str, payload: bytes, qos: int) -> None:
+        """A retained state topic (model, status)."""
+        self.link.publish_state(name, payload, qos)
+
+    @property
+    def connected(self) -> bool:
+        return self.link.connected
+
+    def depth(self) -> int:
+        """Messages not yet acknowledged by the broker: stored, and handed in but not stored."""
+        return self.outbox.depth() + self.writer.pending()
+
+    def counters(self) -> dict[str, int]:
+        """What the way out has dropped, lost, ignored or failed at, for `stats`."""
+        lost = self.writer.lost
+        return {
+            "outbox_dropped": self.outbox.dropped() + lost,
+            "outbox_lost": lost,
+            "commands_dropped": self.inbox.dropped,
+            "retained_commands_ignored": self.link.ignored_retained,
+            "sender_errors": self.link.sender_errors,
+        }
+
     def close(self, final_status: str | None) -> None:
         """Store what was handed in, give the broker two seconds to take it, then disconnect."""
         self.writer.close()
