@@ -4,12 +4,13 @@
         [--fits squash,tiles,tiles-half,default] [--bench-only]
 
 Makes synthetic flanges photographed at 2048x1536 (the part about 1,900 px across: at 0.1 mm a
-pixel, a flange of 190 mm), and test parts that carry one dark spot 10 px across: a 1 mm pit,
-which squashing the frame to 320 px leaves 1.6 px wide. Fits each configuration with the real
-trainer (`--geometry squash`, `--geometry tiles` at native resolution and at `--tile-scale
-0.5`, and `fit` with no flags), prints its quality on the test split, then `lineside-daemon
-bench` on each bundle (its own self-test frames as the source): frames a second end to end and
-for the model alone.
+pixel, a flange of 190 mm), and test parts that carry one defect each: a dark pit 10 px across
+(1 mm), which squashing the frame to 320 px leaves 1.6 px wide; a faint pit 6 px across; a faint
+scratch 2 px wide (0.2 mm). Fits each configuration with the real trainer (`--geometry squash`,
+`--geometry tiles` at native resolution and at `--tile-scale 0.5`, and `fit` with no flags),
+prints its quality on the test split and what passed of each kind, then `lineside-daemon bench`
+on each bundle (its own self-test frames as the source): frames a second end to end and for the
+model alone.
 """
 
 from __future__ import annotations
@@ -47,32 +48,56 @@ def part(split: str, index: int) -> tuple[np.ndarray, np.ndarray]:
     return clean[top : top + HEIGHT], mask[top : top + HEIGHT]
 
 
-def small_spot(frame: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _centre(where: np.ndarray) -> tuple[int, int]:
     ys, xs = np.nonzero(where)
-    centre = (int(xs.mean()), int(ys.mean()))
-    out = frame.copy()
-    cv2.circle(out, centre, SPOT_RADIUS, (40, 40, 40), -1, lineType=cv2.LINE_AA)
+    return int(xs.mean()), int(ys.mean())
+
+
+def pit(frame: np.ndarray, where: np.ndarray, radius: int, darker: int):
+    """A round pit `darker` grey levels below the metal around it: (frame, mask)."""
     mask = np.zeros(frame.shape[:2], np.uint8)
-    cv2.circle(mask, centre, SPOT_RADIUS, 255, -1)
-    return out, mask
+    cv2.circle(mask, _centre(where), radius, 255, -1, lineType=cv2.LINE_AA)
+    return _darken(frame, mask, darker), (mask > 127).astype(np.uint8) * 255
+
+
+def scratch(frame: np.ndarray, where: np.ndarray, length: int, darker: int):
+    """A straight scratch 2 px wide and `length` long through the spot's place."""
+    cx, cy = _centre(where)
+    mask = np.zeros(frame.shape[:2], np.uint8)
+    half = length // 2
+    cv2.line(mask, (cx - half, cy - half // 3), (cx + half, cy + half // 3), 255, 2, cv2.LINE_AA)
+    return _darken(frame, mask, darker), (mask > 127).astype(np.uint8) * 255
+
+
+def _darken(frame: np.ndarray, mask: np.ndarray, darker: int) -> np.ndarray:
+    alpha = (mask.astype(np.float32) / 255)[:, :, None]
+    return np.clip(frame - alpha * darker, 0, 255).astype(np.uint8)
+
+
+# Test defects, 10 of each: (folder, how it is painted). At 0.1 mm a pixel: a 1 mm dark pit, a
+# 0.6 mm faint pit and a faint scratch 0.2 mm wide.
+DEFECTS = {
+    "pit": lambda f, w: pit(f, w, SPOT_RADIUS, 140),
+    "faint_pit": lambda f, w: pit(f, w, 3, 35),
+    "scratch": lambda f, w: scratch(f, w, 80, 30),
+}
 
 
 def write_data(root: Path, train: int, test: int) -> None:
-    folders = {
-        "train/good": root / "train" / "good",
-        "test/good": root / "test" / "good",
-        "test/pit": root / "test" / "pit",
-        "masks": root / "ground_truth" / "pit",
-    }
-    for folder in folders.values():
+    train_dir, good_dir = root / "train" / "good", root / "test" / "good"
+    for folder in (train_dir, good_dir):
         folder.mkdir(parents=True, exist_ok=True)
     for i in range(train):
-        cv2.imwrite(str(folders["train/good"] / f"{i:03d}.png"), part("train", i)[0])
+        cv2.imwrite(str(train_dir / f"{i:03d}.png"), part("train", i)[0])
     for i in range(test):
-        cv2.imwrite(str(folders["test/good"] / f"{i:03d}.png"), part("test-good", i)[0])
-        frame, mask = small_spot(*part("test-pit", i))
-        cv2.imwrite(str(folders["test/pit"] / f"{i:03d}.png"), frame)
-        cv2.imwrite(str(folders["masks"] / f"{i:03d}_mask.png"), mask)
+        cv2.imwrite(str(good_dir / f"{i:03d}.png"), part("test-good", i)[0])
+    for kind, paint in DEFECTS.items():
+        (root / "test" / kind).mkdir(parents=True, exist_ok=True)
+        (root / "ground_truth" / kind).mkdir(parents=True, exist_ok=True)
+        for i in range(test):
+            frame, mask = paint(*part(f"test-{kind}", i))
+            cv2.imwrite(str(root / "test" / kind / f"{i:03d}.png"), frame)
+            cv2.imwrite(str(root / "ground_truth" / kind / f"{i:03d}_mask.png"), mask)
 
 
 def bench(bundle: Path, frames: int) -> dict:
@@ -83,6 +108,21 @@ def bench(bundle: Path, frames: int) -> dict:
         check=True,
     ).stdout
     return json.loads(out[out.index("{") :])
+
+
+def passed_by_kind(out: Path, names: list[str]) -> str:
+    """Per fit: the share of each test folder that passed (good: that is right; defects:
+    escapes)."""
+    kinds = ["good", *DEFECTS]
+    lines = ["| fit | " + " | ".join(f"{k} passed" for k in kinds) + " |", "|---" * 5 + "|"]
+    for name in names:
+        verdicts = json.loads((out / f"{name}.json").read_text())["verdicts"]
+        cells = []
+        for k in kinds:
+            v = verdicts.get(k, {})
+            cells.append(f"{v.get('pass', 0)}/{sum(v.values())}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -96,9 +136,9 @@ def main() -> int:
     args = p.parse_args()
     data = args.out / "data"
     if not data.is_dir():
-        print(f"writing {args.train} good training frames and {2 * args.test} test frames")
+        print(f"writing {args.train} good training frames and {4 * args.test} test frames")
         write_data(data, args.train, args.test)
-    print(machine(), f"{WIDTH}x{HEIGHT} frames, pits {2 * SPOT_RADIUS} px across")
+    print(machine(), f"{WIDTH}x{HEIGHT} frames; test defects: {', '.join(DEFECTS)}")
     rows, speeds = [], {}
     for name in args.fits.split(","):
         if not args.bench_only:
@@ -108,6 +148,7 @@ def main() -> int:
         print(name, json.dumps(speeds[name]["stages_ms"]["inference"]), flush=True)
     if rows:
         print(table(rows))
+        print(passed_by_kind(args.out, [r["set"] for r in rows]))
     print("| fit | inference, median ms | end to end, frames/s | model only, frames/s | RSS |")
     print("|---|---|---|---|---|")
     for name, r in speeds.items():

@@ -118,19 +118,42 @@ class Stages:
 def selftest_images(
     good_frames, results, stages: Stages, model
 ) -> tuple[SelfTest, dict[str, bytes]]:
-    """A few held-out good parts and the clearest detections, with the scores measured here."""
-    frames = list(good_frames[:3])
+    """A few held-out good parts and the clearest detections, with the scores measured here:
+    at least one of each, and the rest while they fit SELFTEST_BYTES."""
     caught = sorted(
         (r for r in results if r.sample.defective), key=lambda r: r.inspection.score, reverse=True
     )
-    frames += dataset.read_frames([r.sample.path for r in caught[:2]])
+    good = [(f, selftest.encode(f)) for f in good_frames[:3]]
+    bad_frames = dataset.read_frames([r.sample.path for r in caught[:2]])
     images, files = [], {}
-    for i, frame in enumerate(frames):
+    for i, (frame, png) in enumerate(
+        within_selftest_budget(good, [(f, selftest.encode(f)) for f in bad_frames])
+    ):
         name = f"selftest/{i:02d}.png"
-        files[name] = selftest.encode(frame)
+        files[name] = png
         insp = inspect_frame(frame, stages, model.infer)
         images.append(SelfTestImage(file=name, score=insp.score, verdict=insp.verdict))
     return SelfTest(tolerance=selftest.tolerance(stages), images=tuple(images)), files
+
+
+# Self-test images in a bundle: five frames of 2048x1536 would be 25 MB of PNG.
+SELFTEST_BYTES = 4 * 1024 * 1024
+
+
+def within_selftest_budget(good: list[tuple], bad: list[tuple]) -> list[tuple]:
+    """(frame, PNG) pairs: the first good and the first defective, then the others in order
+    while their PNGs stay within SELFTEST_BYTES; good images first."""
+    pairs = good + bad
+    first = {0, len(good)} & set(range(len(pairs)))
+    total = sum(len(pairs[i][1]) for i in first)
+    kept = []
+    for i, pair in enumerate(pairs):
+        if i in first:
+            kept.append(pair)
+        elif total + len(pair[1]) <= SELFTEST_BYTES:
+            kept.append(pair)
+            total += len(pair[1])
+    return kept
 
 
 def model_info(p: Prepared, opts: FitOptions, architecture: str, macs: int | None) -> ModelInfo:

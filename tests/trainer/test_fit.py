@@ -224,3 +224,25 @@ def test_fit_builds_the_manifest_once(synth_dir, tmp_path, monkeypatch):
     result = fit_module.fit(synth_dir, tmp_path / "once.lsb", opts, say=lambda _: None)
     assert made == ["t1"]
     assert result.manifest.selftest is not None and result.metrics
+
+
+MB = 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    "good_mb,bad_mb,kept",
+    [
+        ([0.1, 0.1, 0.1], [0.1, 0.1], ["g0", "g1", "g2", "b0", "b1"]),  # small frames: all five
+        ([3.0, 3.0, 3.0], [3.0, 3.0], ["g0", "b0"]),  # 2048x1536 frames: one of each
+        ([1.5, 1.0, 2.0], [1.0, 0.4], ["g0", "g1", "b0", "b1"]),  # in order, while they fit
+        ([], [3.0, 3.0], ["b0"]),
+        ([5.0], [], ["g0"]),  # one of each is kept even over the budget
+    ],
+)
+def test_self_test_images_keep_one_of_each_then_what_fits(good_mb, bad_mb, kept):
+    from lineside.trainer.fitting import SELFTEST_BYTES, within_selftest_budget
+
+    assert SELFTEST_BYTES == 4 * MB
+    good = [(f"g{i}", b"x" * int(mb * MB)) for i, mb in enumerate(good_mb)]
+    bad = [(f"b{i}", b"x" * int(mb * MB)) for i, mb in enumerate(bad_mb)]
+    assert [name for name, _ in within_selftest_budget(good, bad)] == kept
