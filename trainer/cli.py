@@ -157,8 +157,9 @@ def _parser() -> argparse.ArgumentParser:
         help="fit frames to the square input: squash, letterbox (keep the aspect ratio, pad), or "
         "tiles (features model: keep the frame's resolution, times --tile-scale, and inspect "
         "overlapping tiles of --image-size px, default 224; for large frames with small "
-        "defects; frames of one size); auto: the features model squashes unless the frames are "
-        "large (short side 640 px or more), where it tries tiles too; autoencoders squash",
+        "defects; frames of one size); auto: the features model squashes, and for frames with a "
+        "short side of 640 px or more also tries tiles over the frame brought to at most 1024 px "
+        "long; autoencoders squash",
     )
     f.add_argument(
         "--tile-scale",

@@ -25,6 +25,9 @@ SMOOTHING = (0.0, 2.0, 4.0, 8.0)
 # squashed to 320 px they lose more than half their resolution, and a defect of a few pixels
 # with it. (No shared set has frames this large; their short sides are 100-620 px.)
 TILES_FROM = 2 * FEATURE_SIZES[-1]
+# ... at most this long a side: a 2048x1536 frame at native resolution took 11 minutes to fit
+# and 7.4 GB, and 1.7 s a frame on the box (benchmarks/large_frames.py); at half, a quarter.
+TILED_LONG_SIDE = 1024
 
 
 # Held-out images that every synthetic defect variant is painted on, to predict escapes.
@@ -92,10 +95,11 @@ def validation(p: Prepared, opts: FitOptions, net: Backbone, say) -> Validation:
     )
 
 
-def inputs(p: Prepared, opts: FitOptions) -> list[tuple[str, int]]:
-    """The (geometry, input size) candidates: squash unless told otherwise; 224 px, and
-    320 px too for frames at least that large (never upscaled into it); and tiles of 224 px at
-    native resolution for frames of one size from TILES_FROM px.
+def inputs(p: Prepared, opts: FitOptions) -> list[tuple[str, int, float]]:
+    """The (geometry, input size, tile scale) candidates: squash unless told otherwise; 224 px,
+    and 320 px too for frames at least that large (never upscaled into it); and for frames of
+    one size from TILES_FROM px, tiles of 224 px over the frame brought to at most
+    TILED_LONG_SIDE px (`--geometry tiles` alone: at `--tile-scale`, native by default).
 
     Letterboxing is not tried by itself: on both shared sets of long or varied frames it
     validated better on synthetic defects and lost on the real ones (bsdata-pitting image AUROC
@@ -103,16 +107,24 @@ def inputs(p: Prepared, opts: FitOptions) -> list[tuple[str, int]]:
     less of the input and a defect of a given size on the input is a larger one on the part."""
     short = float(np.median([min(f.shape[:2]) for f in p.frames]))
     if opts.geometry == "tiles":
-        return [("tiles", opts.image_size or FEATURE_SIZES[0])]
+        return [("tiles", opts.image_size or FEATURE_SIZES[0], opts.tile_scale)]
     geometries = ("squash",) if opts.geometry == AUTO else (opts.geometry,)
     if opts.image_size is not None:
         sizes: tuple[int, ...] = (opts.image_size,)
     else:
         sizes = tuple(s for s in FEATURE_SIZES if s == FEATURE_SIZES[0] or short >= s)
-    out = [(g, s) for s in sizes for g in geometries]
+    out = [(g, s, 1.0) for s in sizes for g in geometries]
     if opts.geometry == AUTO and short >= TILES_FROM and len({f.shape for f in p.frames}) == 1:
-        out.append(("tiles", FEATURE_SIZES[0]))
+        scale = min(1.0, TILED_LONG_SIDE / max(p.frames[0].shape[:2]))
+        out.append(("tiles", FEATURE_SIZES[0], round(scale, 3)))
     return out
+
+
+def label(geometry: str, size: int, scale: float) -> str:
+    """How the report and the manifest name an input candidate."""
+    if geometry != "tiles":
+        return f"{geometry} {size}"
+    return f"tiles {size}" + ("" if scale == 1 else f" at scale {scale:g}")
 
 
 def features_of(

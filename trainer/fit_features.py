@@ -168,8 +168,8 @@ def _choose_input(p: Prepared, opts: FitOptions, cut: bytes, defects, say):
     where the grid is too fine for a Gaussian), fitted and calibrated as it would ship; kept:
     the one that catches most synthetic defects at its thresholds."""
     best, table = None, {}
-    for geometry, size in feature_choice.inputs(p, opts):
-        q = with_input(p, geometry, size)
+    for geometry, size, scale in feature_choice.inputs(p, opts):
+        q = with_input(p, geometry, size, scale)
         net = _backbone(cut, q, opts)
         say(
             f"input {size}x{size} {geometry}: backbone grid {net.grid[0]}x{net.grid[1]}, "
@@ -180,7 +180,10 @@ def _choose_input(p: Prepared, opts: FitOptions, cut: bytes, defects, say):
         tried = feature_heads.trial(kind, val, opts, say)
         chosen = choose_map(opts, val, tried, f"{size} px {geometry}, {kind} head", say)
         cal = calibrated(q, opts, net, val, kind, tried, chosen, defects, say)
-        table[f"{geometry} {size}"] = {"caught": cal.caught, "merit": cal.choice.merit}
+        table[feature_choice.label(geometry, size, scale)] = {
+            "caught": cal.caught,
+            "merit": cal.choice.merit,
+        }
         say(f"{size} px {geometry}: the {kind} head catches {cal.caught:.1%} of synthetic defects")
         if best is None or _rank(cal) > _rank(best[3]):
             best = (q, net, val, cal)  # the others' features are let go here

@@ -77,12 +77,15 @@ def prepare(data: Path | Sequence[Path], opts: FitOptions) -> Prepared:
     return Prepared(ds, frames, pre, xs, train_idx, val_idx)
 
 
-def with_input(p: Prepared, geometry: str, size: int | None = None) -> Prepared:
+def with_input(
+    p: Prepared, geometry: str, size: int | None = None, tile_scale: float | None = None
+) -> Prepared:
     """The same images and split, fitted to the input another way or at another size."""
     size_wh = (size, size) if size else p.pre.size
-    if geometry == p.pre.geometry and size_wh == p.pre.size:
+    scale = tile_scale or p.pre.tile_scale
+    if (geometry, size_wh, scale) == (p.pre.geometry, p.pre.size, p.pre.tile_scale):
         return p
-    pre = p.pre.model_copy(update={"geometry": geometry, "size": size_wh})
+    pre = p.pre.model_copy(update={"geometry": geometry, "size": size_wh, "tile_scale": scale})
     return dataclasses.replace(p, pre=pre, xs=_stack(p.frames, pre))
 
 
