@@ -52,12 +52,13 @@ def _everything(val: Validation) -> np.ndarray:
 
 def trial(kind: str, val: Validation, opts: FitOptions, say: Callable[[str], None]):
     """The head fitted on the training split (with its camera copies)."""
+    feats = val.train_features()
     if kind == "gaussian":
-        return gaussian.fit(val.train_feats, gaussian.projection(val.train_feats))
+        return gaussian.fit(feats, gaussian.projection(feats))
     if kind == "memory_bank":
-        return memory_bank.fit(val.train_feats, opts.seed, say)
-    say(f"training the feature autoencoder on {len(val.train_feats)} images")
-    return feature_ae.fit(val.train_feats, opts.seed, say)
+        return memory_bank.fit(feats, opts.seed, say)
+    say(f"training the feature autoencoder on {len(feats)} images")
+    return feature_ae.fit(feats, opts.seed, say)
 
 
 def left_out(kind: str, val: Validation, opts: FitOptions, tried, say) -> LeftOut:

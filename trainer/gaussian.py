@@ -25,23 +25,40 @@ def fits(grid: tuple[int, int]) -> bool:
 RIDGE = 0.01  # share of the mean feature variance added to each covariance's diagonal
 
 
+# Rows (cells of images) and cells per pass: every cell of 500 images at a 40x40 grid would be
+# 800 MB as float64 at once.
+ROWS_PER_PASS = 65_536
+CELLS_PER_PASS = 64
+
+
 def projection(features: np.ndarray, dims: int = DIMS) -> np.ndarray:
     """(C, dims) float32: the main directions of all cells' features (PCA)."""
-    x = features.reshape(-1, features.shape[-1]).astype(np.float64)
-    x -= x.mean(0)
-    _, vectors = np.linalg.eigh(x.T @ x)
+    x = features.reshape(-1, features.shape[-1])
+    scatter = np.zeros((x.shape[1], x.shape[1]))
+    total = np.zeros(x.shape[1])
+    for lo in range(0, len(x), ROWS_PER_PASS):
+        part = x[lo : lo + ROWS_PER_PASS].astype(np.float64)
+        scatter += part.T @ part
+        total += part.sum(0)
+    mean = total / len(x)
+    _, vectors = np.linalg.eigh(scatter - len(x) * np.outer(mean, mean))
     return vectors[:, ::-1][:, : min(dims, x.shape[1])].astype(np.float32)
 
 
 def fit(features: np.ndarray, proj: np.ndarray) -> GaussianHead:
     """(N, H, W, C) good features and a projection -> the Gaussian head."""
     n, h, w, _ = features.shape
-    y = (features.reshape(n, h * w, -1) @ proj).astype(np.float64)  # (N, L, D)
-    mean = y.mean(0)
-    centred = (y - mean).transpose(1, 0, 2)  # (L, N, D): batched matmul below uses BLAS
-    cov = np.matmul(centred.transpose(0, 2, 1), centred) / max(n - 1, 1)
+    flat = features.reshape(n, h * w, -1)
+    cells, d = h * w, proj.shape[1]
+    mean, cov = np.empty((cells, d)), np.empty((cells, d, d))
+    for lo in range(0, cells, CELLS_PER_PASS):
+        sl = slice(lo, min(lo + CELLS_PER_PASS, cells))
+        y = (flat[:, sl] @ proj).astype(np.float64)  # (N, l, D)
+        mean[sl] = y.mean(0)
+        centred = (y - mean[sl]).transpose(1, 0, 2)  # (l, N, D): batched matmul uses BLAS
+        cov[sl] = np.matmul(centred.transpose(0, 2, 1), centred) / max(n - 1, 1)
     ridge = RIDGE * float(np.mean(np.diagonal(cov, axis1=1, axis2=2)))
-    cov += ridge * np.eye(cov.shape[-1])
+    cov += ridge * np.eye(d)
     precision = np.linalg.inv(cov).astype(np.float32)
     # Round-trip through the stored arrays now, so what the trainer measures is what the box runs.
     stored = GaussianHead(proj, mean.reshape(h, w, -1).astype(np.float32), precision)

@@ -52,7 +52,8 @@ def fit(
 ) -> MemoryBankHead:
     """(N, H, W, C) good features -> the head."""
     _, h, w, c = features.shape
-    patches = features.reshape(-1, c).astype(np.float32)
+    # No copy when the features are float32 already: they can be hundreds of MB.
+    patches = np.asarray(features.reshape(-1, c), np.float32)
     rng = np.random.default_rng(seed)
     pool = np.arange(len(patches))
     if len(pool) > CANDIDATES:
