@@ -180,6 +180,48 @@ class Backbone:
         return aggregate(grid, self.neighbourhood)
 
 
+# Values in the (cells, bank rows) product one search call holds: 16 MB of float32.
+SEARCH_VALUES = 4 * 1024 * 1024
+
+
+class BankSearch:
+    """The memory bank's nearest-row search, an int8 network made by the trainer: (Q, C) float32
+    queries -> (Q,) min over the bank's rows b of ||b||^2 - 2 q.b. It runs on blocks of cells
+    of one size, so a frame's product never holds more than SEARCH_VALUES values."""
+
+    def __init__(
+        self, model_bytes: bytes, rows: int, cells: int, num_threads: int | None = None
+    ) -> None:
+        cls, _ = interpreter_class()
+        self.model_bytes = model_bytes  # the trainer ships what it measured with
+        blocks = -(-cells * rows // SEARCH_VALUES)
+        self.block = max(1, -(-cells // blocks))
+        try:
+            self._interp = cls(model_content=model_bytes, num_threads=num_threads or box_threads())
+            inp, out = self._interp.get_input_details(), self._interp.get_output_details()
+            if len(inp) != 1 or len(out) != 1 or len(inp[0]["shape"]) != 2:
+                raise ModelError("memory bank search network is not (queries, features) -> 1")
+            self.channels = int(inp[0]["shape"][1])
+            self._interp.resize_tensor_input(inp[0]["index"], [self.block, self.channels])
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            reason = str(exc).splitlines()[0]
+            raise ModelError(f"memory bank search does not load: {reason}") from None
+        self._in = self._interp.get_input_details()[0]["index"]
+        self._out = self._interp.get_output_details()[0]["index"]
+
+    def __call__(self, queries: np.ndarray) -> np.ndarray:
+        out = np.empty(len(queries), np.float32)
+        padded = np.zeros((self.block, self.channels), np.float32)
+        for lo in range(0, len(queries), self.block):
+            part = queries[lo : lo + self.block]
+            padded[: len(part)] = part
+            self._interp.set_tensor(self._in, padded)
+            self._interp.invoke()
+            out[lo : lo + len(part)] = self._interp.get_tensor(self._out)[: len(part)]
+        return out
+
+
 class FeatureModel:
     """The backbone and a head: float image in [0,1] -> distance per feature-grid cell."""
 
@@ -240,7 +282,16 @@ def read_head(bundle: Bundle, num_threads: int | None = None) -> Head:
         if spec.kind == "gaussian":
             return GaussianHead.from_arrays(arrays)
         if spec.kind == "memory_bank":
-            head = MemoryBankHead.from_arrays(arrays, spec.grid)
+            search = None
+            if spec.network is not None:
+                rows, cells = spec.dims, spec.grid[0] * spec.grid[1]
+                search = BankSearch(bundle.files[spec.network], rows, cells, num_threads)
+                if search.channels != spec.channels:
+                    raise ModelError(
+                        f"memory bank search takes {search.channels} features per cell, the "
+                        f"manifest says {spec.channels}"
+                    )
+            head = MemoryBankHead.from_arrays(arrays, spec.grid, search)
             if len(head.bank) != spec.dims:
                 raise ModelError(
                     f"memory bank holds {len(head.bank)} patches, the manifest says {spec.dims}"

@@ -156,7 +156,8 @@ class Head(_Frozen):
     network: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9_.-]+\.tflite$",
-        description="autoencoder only: its int8 network",
+        description="autoencoder: its int8 network (required); memory bank: its int8 "
+        "nearest-row search (optional: without it the box searches in float32)",
     )
     grid: tuple[int, int] = Field(description="feature grid (rows, columns)")
     channels: int = Field(ge=1, description="backbone features per cell, concatenated")
@@ -167,9 +168,11 @@ class Head(_Frozen):
     )
 
     @model_validator(mode="after")
-    def _network_for_autoencoder(self) -> Head:
-        if (self.kind == "autoencoder") != (self.network is not None):
-            raise ValueError("an autoencoder head names its network; other heads have none")
+    def _network_where_it_belongs(self) -> Head:
+        if self.kind == "autoencoder" and self.network is None:
+            raise ValueError("an autoencoder head names its network")
+        if self.kind == "gaussian" and self.network is not None:
+            raise ValueError("a gaussian head has no network")
         return self
 
 

@@ -32,7 +32,7 @@ class LeftOut:
     """The head shipped, and distances of good images and synthetic defects it never saw."""
 
     head: Head
-    network: bytes | None  # the autoencoder head's int8 network
+    network: bytes | None  # the head's int8 network (autoencoder, memory bank's search)
     image_of: np.ndarray  # (R,) the good image behind each row of `good`
     good: np.ndarray  # (R, h, w) distances of good images (and camera copies)
     probe: np.ndarray  # (len(val.probe_idx), variants, h, w) distances of synthetic defects
@@ -56,7 +56,7 @@ def trial(kind: str, val: Validation, opts: FitOptions, say: Callable[[str], Non
     if kind == "gaussian":
         return gaussian.fit(feats, gaussian.projection(feats))
     if kind == "memory_bank":
-        return memory_bank.fit(feats, opts.seed, say)
+        return memory_bank.fit(feats, opts.seed, say, opts.threads)
     say(f"training the feature autoencoder on {len(feats)} images")
     return feature_ae.fit(feats, opts.seed, say)
 
@@ -87,10 +87,10 @@ def left_out(kind: str, val: Validation, opts: FitOptions, tried, say) -> LeftOu
         probe = np.stack([distances(tried, f) for f in val.probe_feats])
         if val.copy_feats is not None:
             good = np.concatenate([good, distances(tried, val.copy_feats[val.val_idx])])
-        head = memory_bank.fit(_everything(val), opts.seed, say)
+        head = memory_bank.fit(_everything(val), opts.seed, say, opts.threads)
         return LeftOut(
             head,
-            None,
+            head.search.model_bytes,
             np.tile(val.val_idx, len(good) // len(val.val_idx)),
             good,
             probe,

@@ -150,7 +150,7 @@ class Calibrated:
     choice: Choice
     table: list[dict]
     model: FeatureModel
-    network: bytes | None  # the autoencoder head's int8 network
+    network: bytes | None  # the head's int8 network (autoencoder, memory bank's search)
     post: Postprocess
     thresholds: Thresholds
     rule: dict
@@ -335,24 +335,18 @@ def _npz(model: FeatureModel) -> bytes:
 
 def _head_spec(model: FeatureModel, net: Backbone) -> tuple[Head, str]:
     """The manifest's head section and the architecture's description."""
-    head = model.head
+    head, hood = model.head, _hood(net)
+    cells = {"grid": net.grid, "channels": net.channels}
     if isinstance(head, GaussianHead):
         dims = head.projection.shape[1]
-        return Head(kind="gaussian", grid=net.grid, channels=net.channels, dims=dims), (
-            GAUSSIAN.format(dims=dims, hood=_hood(net))
-        )
+        return Head(kind="gaussian", dims=dims, **cells), GAUSSIAN.format(dims=dims, hood=hood)
     if isinstance(head, MemoryBankHead):
         rows = len(head.bank)
-        spec = Head(kind="memory_bank", grid=net.grid, channels=net.channels, dims=rows)
-        return spec, MEMORY_BANK.format(dims=rows, hood=_hood(net))
-    spec = Head(
-        kind="autoencoder",
-        network="head.tflite",
-        grid=net.grid,
-        channels=net.channels,
-        dims=feature_ae.BOTTLENECK,
-    )
-    return spec, AUTOENCODER.format(dims=feature_ae.BOTTLENECK, hood=_hood(net))
+        spec = Head(kind="memory_bank", network="head.tflite", dims=rows, **cells)
+        return spec, MEMORY_BANK.format(dims=rows, hood=hood)
+    dims = feature_ae.BOTTLENECK
+    spec = Head(kind="autoencoder", network="head.tflite", dims=dims, **cells)
+    return spec, AUTOENCODER.format(dims=dims, hood=hood)
 
 
 def _backbone(cut: bytes, p: Prepared, opts: FitOptions) -> Backbone:

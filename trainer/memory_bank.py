@@ -5,6 +5,12 @@ others best (greedy k-centre: each pick is the patch farthest from those picked 
 a good patch anywhere on a new part finds a close neighbour and a defect does not. Distances
 for the greedy search use a random projection to fewer values (Johnson-Lindenstrauss, as
 PatchCore does); the bank keeps the full features.
+
+The box's search for each cell's nearest row is one int8 network (made here): a fully connected
+layer whose weights are -2 times the bank and whose bias is each row's squared norm, then the
+minimum over rows. Its weights are int8 per row and each block of cells is quantized as it
+comes (dynamic range), which XNNPACK runs about five times faster than NumPy's float32 product;
+the trainer scores with the same network, so the thresholds allow for its rounding.
 """
 
 from __future__ import annotations
@@ -12,8 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import tensorflow as tf
 
 from lineside.daemon.core.heads import MemoryBankHead
+from lineside.daemon.runtime import BankSearch
+from lineside.trainer.quiet import silenced
 
 # Bank rows: 5% of the patches, at least 1,024 and at most 8,192 (16 ms a frame on 2 cores at a
 # 28x28 grid, 2 MB in the bundle).
@@ -47,10 +56,30 @@ def coreset(
     return chosen
 
 
+def search_network(bank: np.ndarray) -> bytes:
+    """The int8 network for (Q, C) queries -> (Q,) min over rows b of ||b||^2 - 2 q.b."""
+    weights = tf.constant(-2 * bank.T)
+    norms = tf.constant(np.einsum("md,md->m", bank, bank)[None, :])
+
+    @tf.function(input_signature=[tf.TensorSpec([None, bank.shape[1]], tf.float32)])
+    def search(queries):
+        return tf.reduce_min(tf.matmul(queries, weights) + norms, axis=1)
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [search.get_concrete_function()], search
+    )
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    with silenced():
+        return converter.convert()
+
+
 def fit(
-    features: np.ndarray, seed: int, say: Callable[[str], None] = lambda _: None
+    features: np.ndarray,
+    seed: int,
+    say: Callable[[str], None] = lambda _: None,
+    threads: int | None = None,
 ) -> MemoryBankHead:
-    """(N, H, W, C) good features -> the head."""
+    """(N, H, W, C) good features -> the head, searching with the int8 network the box runs."""
     _, h, w, c = features.shape
     # No copy when the features are float32 already: they can be hundreds of MB.
     patches = np.asarray(features.reshape(-1, c), np.float32)
@@ -63,4 +92,5 @@ def fit(
     rows = pool[coreset(patches[pool], size, seed, say)]
     # Through float16 now, so what the trainer measures is what the box runs.
     bank = patches[rows].astype(np.float16).astype(np.float32)
-    return MemoryBankHead(bank, (h, w))
+    search = BankSearch(search_network(bank), len(bank), h * w, threads)
+    return MemoryBankHead(bank, (h, w), search=search)

@@ -1,10 +1,13 @@
-"""Fitting the feature heads: exact leave-one-out Gaussians and the memory bank's coreset."""
+"""Fitting the feature heads: exact leave-one-out Gaussians, the memory bank's coreset and its
+int8 search."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from lineside.daemon import runtime
+from lineside.daemon.core.heads import HeadError, MemoryBankHead, nearest
 from lineside.trainer import gaussian, memory_bank
 
 
@@ -75,3 +78,32 @@ def test_the_bank_keeps_a_share_of_many_patches():
     assert memory_bank.bank_size(500) == 500
     assert memory_bank.bank_size(40_000) == 2000
     assert memory_bank.bank_size(10_000_000) == memory_bank.LARGEST
+
+
+def _patches(rows: int, seed: int) -> np.ndarray:
+    # Like the backbone's features: non-negative, most of their length shared by every patch.
+    rng = np.random.default_rng(seed)
+    return (2 + rng.gamma(2.0, 0.5, size=(rows, 32))).astype(np.float32)
+
+
+def test_the_int8_search_finds_the_nearest_patch_as_float32_does(monkeypatch):
+    bank, queries = _patches(300, 0), _patches(500, 1)
+    norms = np.einsum("md,md->m", bank, bank)
+    exact = nearest(queries, bank, norms)
+    # Blocks of 64 cells, the last one padded: what a tiled frame's many cells go through.
+    monkeypatch.setattr(runtime, "SEARCH_VALUES", 64 * 300)
+    search = runtime.BankSearch(memory_bank.search_network(bank), 300, 500)
+    assert search.block == 63
+    approx = np.maximum(search(queries) + np.einsum("qd,qd->q", queries, queries), 0)
+    # int8 rounding moves the squared distance by well under 2% of a patch's squared length.
+    assert np.max(np.abs(approx - exact)) < 0.02 * norms.mean()
+    assert np.corrcoef(approx, exact)[0, 1] > 0.99
+    head = MemoryBankHead.from_arrays({"bank": bank}, (20, 25), search)
+    assert head.search_agrees()
+
+
+def test_a_search_network_made_for_another_bank_is_refused():
+    bank, other = _patches(300, 0), _patches(300, 2)
+    search = runtime.BankSearch(memory_bank.search_network(other), 300, 16)
+    with pytest.raises(HeadError, match="another bank"):
+        MemoryBankHead.from_arrays({"bank": bank}, (4, 4), search)
