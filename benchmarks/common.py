@@ -15,7 +15,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from lineside.daemon.runtime import Model
 from lineside.deploy import signing
 from lineside.trainer import evaluate
-from lineside.trainer.fit import FitOptions, Prepared, calibrated, prepare, train_network
+from lineside.trainer.fit import FitOptions, Prepared, prepare
+from lineside.trainer.pixels.fit import calibrated, train_network
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT.parent / "shared" / "datasets"

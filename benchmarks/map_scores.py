@@ -29,9 +29,9 @@ from lineside.daemon.core import anomaly_map
 from lineside.daemon.core.preprocess import preprocess
 from lineside.trainer import dataset, metrics
 from lineside.trainer.fit import FitOptions, prepare
-from lineside.trainer.model import build, ssim_l2_loss
 from lineside.trainer.options import ARCHITECTURES
-from lineside.trainer.train import train
+from lineside.trainer.pixels.model import build, ssim_l2_loss
+from lineside.trainer.pixels.train import train
 
 LOSSES = {"bce": "binary_crossentropy", "mse": "mse", "ssim_l2": ssim_l2_loss}
 

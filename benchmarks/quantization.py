@@ -19,8 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import DATASETS, evaluate_tflite, fit_keras, machine
 from benchmarks.timing import median_ms
 from lineside.trainer.export import to_float_tflite
-from lineside.trainer.fit import FitOptions, export_int8
+from lineside.trainer.fit import FitOptions
 from lineside.trainer.options import ARCHITECTURES, DEFAULT
+from lineside.trainer.pixels.fit import export_int8
 
 
 def main() -> int:

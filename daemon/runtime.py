@@ -17,7 +17,14 @@ from lineside.daemon.core.preprocess import input_size as preprocessed_size
 from lineside.daemon.core.tiles import Tiling
 from lineside.deploy.bundle import Bundle, sha256_hex
 from lineside.deploy.bundle import read as read_bundle
-from lineside.deploy.manifest import Features, Manifest, TensorSpec
+from lineside.deploy.manifest import (
+    AUTOENCODER,
+    GAUSSIAN,
+    MEMORY_BANK,
+    Features,
+    Manifest,
+    TensorSpec,
+)
 
 log = logging.getLogger(__name__)
 Head = GaussianHead | MemoryBankHead | AutoencoderHead
@@ -271,40 +278,53 @@ def _arrays(data: bytes) -> dict[str, np.ndarray]:
         raise ModelError(f"head does not load: {exc}") from None
 
 
+def _gaussian(bundle: Bundle, arrays: dict, num_threads: int | None) -> Head:
+    return GaussianHead.from_arrays(arrays)
+
+
+def _memory_bank(bundle: Bundle, arrays: dict, num_threads: int | None) -> Head:
+    spec = bundle.manifest.features.head
+    search = None
+    if spec.network is not None:
+        cells = spec.grid[0] * spec.grid[1]
+        search = BankSearch(bundle.files[spec.network], spec.dims, cells, num_threads)
+        if search.channels != spec.channels:
+            raise ModelError(
+                f"memory bank search takes {search.channels} features per cell, the manifest "
+                f"says {spec.channels}"
+            )
+    head = MemoryBankHead.from_arrays(arrays, spec.grid, search)
+    if len(head.bank) != spec.dims:
+        raise ModelError(
+            f"memory bank holds {len(head.bank)} patches, the manifest says {spec.dims}"
+        )
+    return head
+
+
+def _autoencoder(bundle: Bundle, arrays: dict, num_threads: int | None) -> Head:
+    spec = bundle.manifest.features.head
+    net = Model(bundle.files[spec.network], num_threads=num_threads)
+    shape = (1, *spec.grid, spec.channels)
+    if net.input.shape != shape or net.output.shape != shape:
+        raise ModelError(
+            f"head network takes {list(net.input.shape)} and gives {list(net.output.shape)}, "
+            f"the manifest says {list(shape)}"
+        )
+    return AutoencoderHead.from_arrays(arrays, spec.grid, net.reconstruct)
+
+
+# How each head the manifest names is read from its bundle.
+HEADS = {GAUSSIAN: _gaussian, MEMORY_BANK: _memory_bank, AUTOENCODER: _autoencoder}
+
+
 def read_head(bundle: Bundle, num_threads: int | None = None) -> Head:
     """The bundle's head, its arrays (and network) checked against each other."""
     spec = bundle.manifest.features.head
     for name in (spec.file, spec.network):
         if name is not None and name not in bundle.files:
             raise ModelError(f"bundle has no head file {name}")
-    arrays = _arrays(bundle.files[spec.file])
     try:
-        if spec.kind == "gaussian":
-            return GaussianHead.from_arrays(arrays)
-        if spec.kind == "memory_bank":
-            search = None
-            if spec.network is not None:
-                rows, cells = spec.dims, spec.grid[0] * spec.grid[1]
-                search = BankSearch(bundle.files[spec.network], rows, cells, num_threads)
-                if search.channels != spec.channels:
-                    raise ModelError(
-                        f"memory bank search takes {search.channels} features per cell, the "
-                        f"manifest says {spec.channels}"
-                    )
-            head = MemoryBankHead.from_arrays(arrays, spec.grid, search)
-            if len(head.bank) != spec.dims:
-                raise ModelError(
-                    f"memory bank holds {len(head.bank)} patches, the manifest says {spec.dims}"
-                )
-            return head
-        net = Model(bundle.files[spec.network], num_threads=num_threads)
-        shape = (1, *spec.grid, spec.channels)
-        if net.input.shape != shape or net.output.shape != shape:
-            raise ModelError(
-                f"head network takes {list(net.input.shape)} and gives "
-                f"{list(net.output.shape)}, the manifest says {list(shape)}"
-            )
-        return AutoencoderHead.from_arrays(arrays, spec.grid, net.reconstruct)
+        return HEADS[spec.kind](bundle, _arrays(bundle.files[spec.file]), num_threads)
     except HeadError as exc:
         raise ModelError(str(exc)) from None
 

@@ -12,7 +12,10 @@ READABLE_SCHEMAS = (1, 2)  # 1: pixel autoencoders only; 2 adds the feature fami
 MAP_KINDS = ("squared_error", "ssim", "blend")
 # The feature family's map: the head's distance per feature-grid cell, upsampled to the input.
 FEATURE_MAP = "feature_distance"
-HEAD_KINDS = ("gaussian", "memory_bank", "autoencoder")
+# The heads a features bundle may carry, by the one name the manifest, trainer, runtime and
+# command line all use.
+GAUSSIAN, MEMORY_BANK, AUTOENCODER = "gaussian", "memory_bank", "autoencoder"
+HEAD_KINDS = (GAUSSIAN, MEMORY_BANK, AUTOENCODER)
 SCORE_NAMES = ("anomalous_fraction", "map_max", "top_k_mean")
 Verdict = Literal["pass", "review", "fail"]  # mildest first
 VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
@@ -169,9 +172,9 @@ class Head(_Frozen):
 
     @model_validator(mode="after")
     def _network_where_it_belongs(self) -> Head:
-        if self.kind == "autoencoder" and self.network is None:
+        if self.kind == AUTOENCODER and self.network is None:
             raise ValueError("an autoencoder head names its network")
-        if self.kind == "gaussian" and self.network is not None:
+        if self.kind == GAUSSIAN and self.network is not None:
             raise ValueError("a gaussian head has no network")
         return self
 

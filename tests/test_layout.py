@@ -162,3 +162,24 @@ def test_no_module_too_long_to_read_in_one_sitting():
             continue
         lines = len(path.read_text().splitlines())
         assert lines <= 400, f"{path.relative_to(ROOT)} has {lines} lines"
+
+
+def test_the_trainer_keeps_a_folder_per_model_family():
+    """`fit` dispatches to the families; a family never reaches into another, and what both use
+    sits once at the trainer's top."""
+    trainer = ROOT / "trainer"
+    families = {"features", "pixels"}
+    assert families <= {p.name for p in trainer.iterdir() if (p / "__init__.py").exists()}
+    for family in families:
+        for path in (trainer / family).glob("*.py"):
+            for name in _imports(path):
+                for other in families - {family}:
+                    assert not name.startswith(f"lineside.trainer.{other}"), (
+                        f"{path.relative_to(ROOT)} imports {name}"
+                    )
+    shared = {p.stem for p in trainer.glob("*.py")}
+    for family in families:
+        assert not shared & {p.stem for p in (trainer / family).glob("*.py")} - {
+            "__init__",
+            "fit",
+        }, f"a module of {family} shares its name with one the families share"

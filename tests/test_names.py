@@ -54,3 +54,21 @@ def test_the_scores_auto_chooses_among_are_scores_the_box_computes():
     from lineside.trainer.options import AUTO_SCORES
 
     assert set(AUTO_SCORES) <= set(manifest.SCORE_NAMES) <= set(SCORES)
+
+
+def test_head_names_agree():
+    """One list of head names: the manifest's; the trainer fits, and the box reads, each of them."""
+    from lineside.daemon import runtime
+    from lineside.trainer.features import heads
+
+    assert tuple(heads.HEADS) == manifest.HEAD_KINDS
+    assert tuple(runtime.HEADS) == manifest.HEAD_KINDS
+    assert set(heads.AUTO_HEADS) <= set(manifest.HEAD_KINDS)
+    assert typing.get_args(manifest.Head.model_fields["kind"].annotation) == manifest.HEAD_KINDS
+    assert _choices("--head") == [AUTO, *manifest.HEAD_KINDS]
+
+
+def test_every_model_family_has_its_fit():
+    from lineside.trainer import fit
+
+    assert set(fit.FAMILIES) == set(MODELS)

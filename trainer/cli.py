@@ -322,9 +322,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     # Heavy modules load here, not at start, so `synth`, `--help` and bad options stay quick.
     from lineside.deploy.signing import SignatureError
-    from lineside.trainer.backbone import BackboneError
     from lineside.trainer.dataset import DatasetError
     from lineside.trainer.evaluate import summary_lines
+    from lineside.trainer.features.backbone import BackboneError
     from lineside.trainer.quiet import silenced
 
     with silenced():  # TensorFlow's start-up lines (oneDNN, no CUDA) are not our progress

@@ -67,7 +67,8 @@ def test_choose_picks_the_candidate_that_finds_the_defects_and_records_all():
 
 
 def test_the_original_model_keeps_the_original_method_unless_told():
-    from lineside.trainer.fit import FitOptions, candidates
+    from lineside.trainer.fit import FitOptions
+    from lineside.trainer.pixels.fit import candidates
 
     assert candidates(FitOptions(model="original")) == Candidates(
         ("squared_error",), ("anomalous_fraction",), (0.0,)

@@ -9,7 +9,7 @@ import tensorflow as tf
 from keras import layers
 
 from lineside.trainer.export import for_export, to_float_tflite
-from lineside.trainer.model import build
+from lineside.trainer.pixels.model import build
 
 
 def _randomize(model: keras.Model, seed: int) -> None:

@@ -193,7 +193,8 @@ def test_defective_validation_images_set_review_at_by_the_escape_target(synth_di
 
 def test_repair_is_opt_in():
     from lineside.trainer.cli import _parser
-    from lineside.trainer.fit import FitOptions, training_recipe
+    from lineside.trainer.fit import FitOptions
+    from lineside.trainer.pixels.fit import training_recipe
 
     def parsed(*extra):
         return _parser().parse_args(["fit", "data", "--out", "b.lsb", *extra]).repair
@@ -209,7 +210,7 @@ def test_repair_is_opt_in():
 def test_fit_builds_the_manifest_once(synth_dir, tmp_path, monkeypatch):
     """Calibration, evaluation and the self-test score with the chosen stages; the manifest is
     made once, when everything in it is known."""
-    from lineside.trainer import fit as fit_module
+    from lineside.trainer.pixels import fit as fit_module
     from tests.conftest import FIT_SETTINGS
 
     made = []

@@ -25,7 +25,7 @@ def test_reduced_training_on_mvtec_bottle_clears_the_floor(tmp_path):
 
 
 def _default_fit(name: str, tmp_path, **options):
-    from lineside.trainer.fit_features import fit as fit_features
+    from lineside.trainer.features.fit import fit as fit_features
 
     opts = FitOptions(**options)
     result = fit_features(shared_dataset(name), tmp_path / f"{name}.lsb", opts, say=print)

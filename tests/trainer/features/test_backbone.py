@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
 
-from lineside.trainer import backbone
+from lineside.trainer.features import backbone
 
 
 def _run(model: bytes, x: np.ndarray, **kw) -> Interpreter:

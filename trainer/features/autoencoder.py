@@ -18,7 +18,7 @@ from keras import layers
 from lineside.daemon.core.heads import AutoencoderHead
 from lineside.daemon.runtime import Model
 from lineside.trainer.export import to_int8_tflite
-from lineside.trainer.train import ProgressLine
+from lineside.trainer.progress import ProgressLine
 
 BOTTLENECK = 32
 NOISE = 0.5  # standard deviations of the standardized features

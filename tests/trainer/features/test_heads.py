@@ -8,7 +8,7 @@ import pytest
 
 from lineside.daemon import runtime
 from lineside.daemon.core.heads import HeadError, MemoryBankHead, nearest
-from lineside.trainer import gaussian, memory_bank
+from lineside.trainer.features import gaussian, memory_bank
 
 
 def _brute_left_out(y: np.ndarray, k: int, ridge: float, group: int, points: np.ndarray):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 
 import keras
@@ -11,33 +10,7 @@ import numpy as np
 
 from lineside.trainer.augment import training_pair
 from lineside.trainer.options import Architecture
-
-BAR_WIDTH = 20
-
-
-class ProgressLine(keras.callbacks.Callback):
-    """One line per epoch: a bar over all epochs, losses, seconds per epoch and the time left."""
-
-    def __init__(self, epochs: int, say: Callable[[str], None]) -> None:
-        super().__init__()
-        self.epochs, self.say = epochs, say
-        self.started = 0.0
-
-    def on_train_begin(self, logs=None) -> None:
-        self.started = time.monotonic()
-
-    def on_epoch_end(self, epoch: int, logs=None) -> None:
-        logs = logs or {}
-        done = epoch + 1
-        per_epoch = (time.monotonic() - self.started) / done
-        eta = per_epoch * (self.epochs - done)
-        filled = round(BAR_WIDTH * done / self.epochs)
-        bar = "#" * filled + "." * (BAR_WIDTH - filled)
-        val = f"  val_loss {logs['val_loss']:.5f}" if "val_loss" in logs else ""
-        self.say(
-            f"epoch {done:>3}/{self.epochs} [{bar}]  loss {logs.get('loss', float('nan')):.5f}"
-            f"{val}  {per_epoch:.1f} s/epoch  ETA {_clock(eta)}"
-        )
+from lineside.trainer.progress import ProgressLine
 
 
 class DenoisingPairs(keras.utils.PyDataset):
@@ -55,11 +28,6 @@ class DenoisingPairs(keras.utils.PyDataset):
         picks = self.rng.integers(0, len(self.xs), self.batch_size)
         pairs = [training_pair(self.rng, self.xs[i], self.xs) for i in picks]
         return np.stack([a for a, _ in pairs]), np.stack([b for _, b in pairs])
-
-
-def _clock(seconds: float) -> str:
-    m, s = divmod(round(seconds), 60)
-    return f"{m}m{s:02d}s"
 
 
 def train(

@@ -1,11 +1,11 @@
 """`fit` for the feature family: the pretrained int8 backbone, cut, and a head.
 
-No network is trained for the default heads (a Gaussian per cell, a memory bank of good
-patches), so nothing here needs TensorFlow's training loop: the good images' features are read
-once and each head is fitted in seconds. That makes the calibration honest: thresholds come from
-scores of every good image under a head that never saw it (leave-one-out), and the head shipped
-is then fitted on every good image. With `--head auto` each head is calibrated that way and the
-one that would pass fewest synthetic defects at its own thresholds is kept.
+The default heads (a Gaussian per cell, a memory bank of good patches) are fitted, not trained:
+the good images' features are read once and each head is fitted in seconds (the memory bank's
+search is converted to an int8 network, no training loop). That makes the calibration honest:
+thresholds come from scores of every good image under a head that never saw it, and the head
+shipped is then fitted on every good image. With `--head auto` each head is calibrated that
+way and the one that would pass fewest synthetic defects at its own thresholds is kept.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ from lineside.daemon.runtime import Backbone, FeatureModel
 from lineside.deploy import bundle as bundles
 from lineside.deploy import signing
 from lineside.deploy.manifest import (
+    AUTOENCODER,
+    GAUSSIAN,
+    MEMORY_BANK,
     SCHEMA_VERSION,
     Features,
     Head,
@@ -33,19 +36,10 @@ from lineside.deploy.manifest import (
     Thresholds,
 )
 from lineside.deploy.manifest import Backbone as BackboneSpec
-from lineside.trainer import (
-    backbone,
-    calibrate,
-    dataset,
-    escapes,
-    evaluate,
-    feature_ae,
-    feature_choice,
-    feature_heads,
-    gaussian,
-)
+from lineside.trainer import calibrate, dataset, escapes, evaluate
 from lineside.trainer.calibrate import Choice
-from lineside.trainer.feature_choice import Validation, choose_map
+from lineside.trainer.features import autoencoder, backbone, choice, gaussian, heads
+from lineside.trainer.features.choice import Validation, choose_map
 from lineside.trainer.fitting import (
     FitResult,
     Prepared,
@@ -64,15 +58,13 @@ _BACKBONE = (
     "features: MobileNetV2 int8 (ImageNet) cut after expanded_conv_12, feature maps of "
     "expanded_conv_5 and _12 on one grid{hood}"
 )
-GAUSSIAN = _BACKBONE + ", PCA to {dims} values, a Gaussian per grid cell (Mahalanobis distance)"
-MEMORY_BANK = (
-    _BACKBONE + ", a memory bank of {dims} good patches (greedy coreset); map = distance to the "
-    "nearest"
-)
-AUTOENCODER = (
-    _BACKBONE + ", standardized, reconstructed by an int8 convolutional autoencoder "
-    "({dims}-channel bottleneck at half the grid); map = squared error per cell"
-)
+DESCRIPTIONS = {
+    GAUSSIAN: _BACKBONE + ", PCA to {dims} values, a Gaussian per grid cell (Mahalanobis distance)",
+    MEMORY_BANK: _BACKBONE + ", a memory bank of {dims} good patches (greedy coreset); map = "
+    "distance to the nearest",
+    AUTOENCODER: _BACKBONE + ", standardized, reconstructed by an int8 convolutional autoencoder "
+    "({dims}-channel bottleneck at half the grid); map = squared error per cell",
+}
 
 
 def fit(
@@ -94,9 +86,9 @@ def fit(
     say(_camera_line(p, opts))
     cut = backbone.cut(backbone.original())
     p, net, val, gauss, inputs = _choose_input(p, opts, cut, defects, say)
-    cal, heads = _choose_head(p, opts, net, val, gauss, defects, say)
+    cal, compared = _choose_head(p, opts, net, val, gauss, defects, say)
     del val, gauss  # the validation features: hundreds of MB that evaluation does not need
-    choice, table = cal.choice, cal.table
+    chosen, table = cal.choice, cal.table
     model, post, thresholds, rule = cal.model, cal.post, cal.thresholds, cal.rule
     rates = rule["good_validation"]
     say(
@@ -107,17 +99,17 @@ def fit(
     )
     for line in escapes.lines(rule["synthetic_defects"]):
         say(line)
-    stages = Stages(dataset.frame_spec(p.frames), p.pre, choice.spec, post, thresholds)
+    stages = Stages(dataset.frame_spec(p.frames), p.pre, chosen.spec, post, thresholds)
     calibration = {
         **split_record(p, opts, post.pixel_threshold),
         "selection": {
-            "chosen_merit": choice.merit,
+            "chosen_merit": chosen.merit,
             "validation": "head fitted on the training split; held-out good images against the "
             "same images with one synthetic defect each (scratches, cracks, pits, missing "
             "features, stains at three sizes); merit = mean of image AUROC and pixel AUROC",
             "candidates": table,
             "inputs": inputs,
-            "heads": heads,
+            "heads": compared,
         },
         "thresholds": {**rule, "scores": cal.scores_from},
         "camera": opts.camera,
@@ -168,7 +160,7 @@ def _choose_input(p: Prepared, opts: FitOptions, cut: bytes, defects, say):
     where the grid is too fine for a Gaussian), fitted and calibrated as it would ship; kept:
     the one that catches most synthetic defects at its thresholds."""
     best, table = None, {}
-    for geometry, size, scale in feature_choice.inputs(p, opts):
+    for geometry, size, scale in choice.inputs(p, opts):
         q = with_input(p, geometry, size, scale)
         net = _backbone(cut, q, opts)
         say(
@@ -176,11 +168,11 @@ def _choose_input(p: Prepared, opts: FitOptions, cut: bytes, defects, say):
             f"{net.channels} features per cell" + _hood(net) + _tiles(net)
         )
         kind = _judge(opts, net)
-        val = feature_choice.validation(q, opts, net, say)
-        tried = feature_heads.trial(kind, val, opts, say)
+        val = choice.validation(q, opts, net, say)
+        tried = heads.trial(kind, val, opts, say)
         chosen = choose_map(opts, val, tried, f"{size} px {geometry}, {kind} head", say)
         cal = calibrated(q, opts, net, val, kind, tried, chosen, defects, say)
-        table[feature_choice.label(geometry, size, scale)] = {
+        table[choice.label(geometry, size, scale)] = {
             "caught": cal.caught,
             "merit": cal.choice.merit,
         }
@@ -196,15 +188,15 @@ def _choose_input(p: Prepared, opts: FitOptions, cut: bytes, defects, say):
 def _judge(opts: FitOptions, net: Backbone) -> str:
     """The head that judges the inputs: the one asked for, else the Gaussian where it fits."""
     fits = gaussian.fits(net.grid)
-    if opts.head == "gaussian" and not fits:
+    if opts.head == GAUSSIAN and not fits:
         rows, cols = net.grid
         raise dataset.DatasetError(
             f"a {rows}x{cols} grid is over the {gaussian.MAX_CELLS} cells a Gaussian head "
             "holds in a bundle: use --head memory_bank, or a smaller --tile-scale"
         )
-    if opts.head == "memory_bank" or not fits:
-        return "memory_bank"
-    return "gaussian"
+    if opts.head == MEMORY_BANK or not fits:
+        return MEMORY_BANK
+    return GAUSSIAN
 
 
 def _rank(cal: Calibrated) -> tuple[float, float]:
@@ -216,17 +208,17 @@ def _choose_head(p, opts, net, val: Validation, gauss: Calibrated, defects, say)
     """Every candidate head fitted, its map chosen and its thresholds calibrated the same way;
     kept: the one that catches most synthetic defects at its own thresholds (then merit)."""
     done = []
-    for kind in feature_heads.kinds(opts):
+    for kind in heads.kinds(opts):
         if kind == gauss.kind:
             done.append(gauss)
             continue
-        if kind == "gaussian" and not gaussian.fits(net.grid):
+        if kind == GAUSSIAN and not gaussian.fits(net.grid):
             say(
                 f"gaussian head: not tried, a {net.grid[0]}x{net.grid[1]} grid is over the "
                 f"{gaussian.MAX_CELLS} cells a bundle holds"
             )
             continue
-        tried = feature_heads.trial(kind, val, opts, say)
+        tried = heads.trial(kind, val, opts, say)
         head = tried[0] if isinstance(tried, tuple) else tried
         chosen = choose_map(opts, val, head, f"{kind} head", say)
         cal = calibrated(p, opts, net, val, kind, tried, chosen, defects, say)
@@ -243,28 +235,28 @@ def _choose_head(p, opts, net, val: Validation, gauss: Calibrated, defects, say)
 
 def calibrated(p, opts, net, val: Validation, kind, tried, chosen, defects, say) -> Calibrated:
     """The head shipped and the thresholds, from scores of good images the head never saw."""
-    choice, table = chosen
-    out = feature_heads.left_out(kind, val, opts, tried, say)
+    picked, table = chosen
+    out = heads.left_out(kind, val, opts, tried, say)
     maps = np.stack(
         [
-            _map(p.xs[i], d, choice.spec, val.shown[i])
+            _map(p.xs[i], d, picked.spec, val.shown[i])
             for i, d in zip(out.image_of, out.good, strict=True)
         ]
     )
     post = Postprocess(
         pixel_threshold=calibrate.pixel_threshold(maps, opts.pixel_quantile),
         min_cluster_px=opts.min_cluster_px,
-        score=choice.score,
+        score=picked.score,
     )
     model = FeatureModel(net, out.head)
     good_scores = calibrate.image_scores(maps, post)
-    defect_scores = _defect_scores(defects, p, model, choice.spec, post)
+    defect_scores = _defect_scores(defects, p, model, picked.spec, post)
     thresholds, rule = calibrate.image_thresholds(good_scores, opts.targets, defect_scores)
-    probe_scores = _probe_scores(out.probe, val, p.xs, choice.spec, post)
+    probe_scores = _probe_scores(out.probe, val, p.xs, picked.spec, post)
     rule["synthetic_defects"] = escapes.tally(probe_scores, thresholds)
     return Calibrated(
         kind,
-        choice,
+        picked,
         table,
         model,
         out.network,
@@ -335,18 +327,15 @@ def _npz(model: FeatureModel) -> bytes:
 
 def _head_spec(model: FeatureModel, net: Backbone) -> tuple[Head, str]:
     """The manifest's head section and the architecture's description."""
-    head, hood = model.head, _hood(net)
-    cells = {"grid": net.grid, "channels": net.channels}
+    head = model.head
     if isinstance(head, GaussianHead):
-        dims = head.projection.shape[1]
-        return Head(kind="gaussian", dims=dims, **cells), GAUSSIAN.format(dims=dims, hood=hood)
-    if isinstance(head, MemoryBankHead):
-        rows = len(head.bank)
-        spec = Head(kind="memory_bank", network="head.tflite", dims=rows, **cells)
-        return spec, MEMORY_BANK.format(dims=rows, hood=hood)
-    dims = feature_ae.BOTTLENECK
-    spec = Head(kind="autoencoder", network="head.tflite", dims=dims, **cells)
-    return spec, AUTOENCODER.format(dims=dims, hood=hood)
+        kind, dims, network = GAUSSIAN, head.projection.shape[1], None
+    elif isinstance(head, MemoryBankHead):
+        kind, dims, network = MEMORY_BANK, len(head.bank), "head.tflite"
+    else:
+        kind, dims, network = AUTOENCODER, autoencoder.BOTTLENECK, "head.tflite"
+    spec = Head(kind=kind, network=network, grid=net.grid, channels=net.channels, dims=dims)
+    return spec, DESCRIPTIONS[kind].format(dims=dims, hood=_hood(net))
 
 
 def _backbone(cut: bytes, p: Prepared, opts: FitOptions) -> Backbone:

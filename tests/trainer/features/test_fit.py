@@ -15,7 +15,7 @@ from lineside.daemon.intake.bundle_store import BundleStore
 from lineside.daemon.runtime import FeatureModel, ModelError, load_bundle, load_model
 from lineside.deploy import bundle as bundles
 from lineside.deploy import signing
-from lineside.trainer import backbone, feature_choice, gaussian
+from lineside.trainer.features import backbone, choice, gaussian
 from lineside.trainer.options import AUTO_SCORES
 from tests.support import bundles as kit
 
@@ -81,7 +81,7 @@ def test_an_autoencoder_bundle_is_what_the_box_runs(autoencoder_fit):
 def test_the_map_is_chosen_on_validation_and_every_candidate_reported(gaussian_fit):
     cal = gaussian_fit.manifest.calibration
     table = {(c["smooth_sigma"], c["score"]): c["merit"] for c in cal["selection"]["candidates"]}
-    assert len(table) == len(feature_choice.SMOOTHING) * len(AUTO_SCORES)
+    assert len(table) == len(choice.SMOOTHING) * len(AUTO_SCORES)
     m = gaussian_fit.manifest
     chosen = (m.anomaly_map.smooth_sigma, m.postprocess.score)
     assert table[chosen] == max(table.values()) == cal["selection"]["chosen_merit"]

@@ -1,0 +1,1 @@
+"""The pixel family: convolutional autoencoders of the frame's pixels, trained on good images."""
