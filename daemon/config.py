@@ -53,7 +53,7 @@ class Source(_Frozen):
 
 
 class Trigger(_Frozen):
-    mode: Literal["continuous", "interval", "mqtt"] = "continuous"
+    mode: Literal["continuous", "interval", "mqtt", "plc"] = "continuous"
     max_fps: float | None = Field(default=None, gt=0, description="continuous: cap, None = no cap")
     interval_s: float = Field(default=1.0, gt=0, description="interval: seconds between frames")
     frame_timeout_s: float = Field(default=5.0, gt=0, description="mqtt: wait for a fresh frame")
@@ -234,6 +234,38 @@ class OpcUa(_Frozen):
     namespace: str = "urn:lineside"
 
 
+Action = Literal["accept", "reject", "divert"]
+
+
+class Plc(_Frozen):
+    """The line's controller over Modbus TCP (needs the `plc` extra): it triggers each part and
+    reads the verdict and the action back (docs/plc.md). Modbus has no authentication: bind it
+    to the machine network the PLC is on, never to an office or plant-wide one."""
+
+    host: str = Field(default="127.0.0.1", description="address to listen on; default loopback")
+    port: int = Field(default=1502, ge=1, le=65535, description="502 needs root or a capability")
+    deadline_ms: float = Field(
+        default=200.0, gt=0, description="trigger to answer; later, the part is rejected"
+    )
+    actions: dict[Verdict, Action] = Field(
+        default={"pass": "accept", "review": "divert", "fail": "reject"},
+        description="what the line does with each verdict",
+    )
+    reject_pulse_ms: float | None = Field(
+        default=None, gt=0, description="reject and divert outputs fall after this; None: held"
+    )
+
+    @model_validator(mode="after")
+    def _fails_safe(self) -> Plc:
+        if set(self.actions) != {"pass", "review", "fail"}:
+            raise ValueError("actions needs one action for each of pass, review and fail")
+        if self.actions["fail"] != "reject":
+            raise ValueError("a failed part is rejected: actions.fail must be 'reject'")
+        if self.actions["review"] == "accept":
+            raise ValueError("a part for review is diverted or rejected, never accepted")
+        return self
+
+
 class Config(_Frozen):
     station: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1, max_length=64)
     source: Source
@@ -250,9 +282,18 @@ class Config(_Frozen):
     sparkplug: Sparkplug | None = None
     homeassistant: HomeAssistant | None = None
     opcua: OpcUa | None = None
+    plc: Plc | None = None
     threads: int | None = Field(
         default=None, ge=1, le=64, description="inference threads; unset: the box's cores, up to 4"
     )
+
+    @model_validator(mode="after")
+    def _plc_triggers(self) -> Config:
+        if (self.trigger.mode == "plc") != (self.plc is not None):
+            raise ValueError(
+                "trigger.mode 'plc' and a plc section go together: give both or neither"
+            )
+        return self
 
 
 def parse(text: str, origin: str = "config") -> Config:

@@ -1,4 +1,5 @@
-"""When to inspect: every frame (optionally capped), on an interval, or on an MQTT command."""
+"""When to inspect: every frame (optionally capped), on an interval, or on request (an MQTT
+command or the PLC)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ class Request:
     id: str | None = None
     part_id: str | None = None
     at: float = 0.0  # wall clock; frames captured before this are too old for the request
+    via: str = "mqtt"  # who waits for the answer: "mqtt" (a reply) or "plc" (its registers)
 
 
 class Continuous:
@@ -79,4 +81,4 @@ def make(cfg: Trigger) -> Continuous | Interval | OnCommand:
         return Continuous(cfg.max_fps)
     if cfg.mode == "interval":
         return Interval(cfg.interval_s)
-    return OnCommand()
+    return OnCommand()  # mqtt and plc: requests queued by whoever asks

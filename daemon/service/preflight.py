@@ -37,7 +37,7 @@ def check(cfg: Config) -> None:
 
 
 # Optional sections and the package each needs (the extra that installs it).
-EXTRAS = {"sparkplug": "google.protobuf", "opcua": "asyncua", "ui": "starlette"}
+EXTRAS = {"sparkplug": "google.protobuf", "opcua": "asyncua", "ui": "starlette", "plc": "pymodbus"}
 
 
 def _plant_links(cfg: Config) -> None:

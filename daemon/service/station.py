@@ -70,6 +70,7 @@ class Station:
             cfg, conn, telemetry, self.health, self.drift, self.review
         )
         self.page = self._page() if cfg.ui is not None else None
+        self.plc = self._plc() if cfg.plc is not None else None
         self.watch = self._folder_watch(store) if Path(cfg.model.path).is_dir() else None
 
     def _take_triggers(self, replaced: Station) -> None:
@@ -77,6 +78,8 @@ class Station:
         if not isinstance(replaced.turn, triggers.OnCommand):
             return
         for req in replaced.turn.drain():
+            if req.via == "plc":
+                continue  # the old link answered it (rejected) as it closed
             if not isinstance(self.turn, triggers.OnCommand):
                 self.conn.reply("trigger", req.id, ok=False, error="trigger mode is not 'mqtt'")
             elif not self.turn.push(req):
@@ -101,6 +104,14 @@ class Station:
             self.cfg.station, self.health, self.page_stats, self.review, self.labels.record
         )
         return Page(self.cfg.ui, preflight.read_token(self.cfg.ui), source, sink)
+
+    def _plc(self):
+        """The PLC's link (the `plc` extra, checked by preflight): it feeds the trigger queue."""
+        from lineside.daemon.sinks.modbus import ModbusServer
+
+        server = ModbusServer(self.cfg.plc, self.turn, self.health)
+        self.sinks.append(server)
+        return server
 
     @property
     def active(self) -> Loaded:
@@ -150,7 +161,7 @@ class Station:
         frame = self.camera.next_frame(timeout=wait, newer_than=req.at)
         if frame is None:
             if req.id is not None or req.part_id is not None:
-                self.conn.reply("trigger", req.id, ok=False, error="no fresh frame from the camera")
+                self._reply(req, ok=False, error="no fresh frame from the camera")
             return "none"
         active = self.active
         try:
@@ -161,15 +172,14 @@ class Station:
             self._refused(str(exc), req)
             return "refused"
         seq = self.conn.next_seq()
-        result = Result(seq, frame, insp, req.part_id, active.bundle, self.cfg.station)
+        result = Result(seq, frame, insp, req.part_id, active.bundle, self.cfg.station, req.id)
         # Counted before any sink sees it, so each reads counts that include this part.
         self.telemetry.inspection(insp.verdict, sum(insp.latency_ms.values()))
         for sink in self.sinks:
             sink.publish(result)
         if req.id is not None:
-            self.conn.reply(
-                "trigger",
-                req.id,
+            self._reply(
+                req,
                 ok=True,
                 seq=seq,
                 part_id=req.part_id,
@@ -187,7 +197,13 @@ class Station:
         if new_fault or worth_logging(n):
             log.error("camera fault: frame refused (%d so far): %s", n, reason)
         if req.id is not None:
-            self.conn.reply("trigger", req.id, ok=False, error=reason)
+            self._reply(req, ok=False, error=reason)
+
+    def _reply(self, req: triggers.Request, **fields) -> None:
+        """An MQTT trigger's reply; the PLC reads its answer from its registers (a part with no
+        inspection fails safe at its deadline there)."""
+        if req.via == "mqtt":
+            self.conn.reply("trigger", req.id, **fields)
 
     def health(self) -> dict:
         """The station's state now, for sinks that export it (read from their threads)."""
@@ -216,6 +232,7 @@ class Station:
             "camera_fault": t.frame_fault,
             "verdicts": t.verdicts(),
             **self.page_stats(),
+            **({"plc": self.plc.stats()} if self.plc is not None else {}),
             "commands_dropped": way_out["commands_dropped"],
             "retained_commands_ignored": way_out["retained_commands_ignored"],
             "thread_errors": way_out["sender_errors"] + self.control.errors + cam.errors,

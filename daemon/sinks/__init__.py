@@ -31,6 +31,7 @@ class Result:
     part_id: str | None
     bundle: Bundle  # the bundle that inspected it
     station: str
+    request_id: str | None = None  # the request it answers (an MQTT command's, the PLC's)
 
 
 class Sink(Protocol):
