@@ -103,7 +103,7 @@ def test_a_part_without_an_answer_in_time_is_rejected_and_counted(station, caplo
 
 
 def test_a_part_never_inspected_is_rejected_at_its_deadline(station):
-    server, plc = station(lambda part: None, deadline_ms=50)
+    _server, plc = station(lambda part: None, deadline_ms=50)
     assert plc.part(9).action == "reject"
     assert plc.inputs()[modbus.NO_ANSWER + 1] == 1
 
@@ -119,7 +119,7 @@ def test_a_trigger_while_a_part_is_open_is_refused_as_busy(station):
 
 
 def test_the_reject_output_is_a_pulse_when_configured(station):
-    server, plc = station(lambda part: "fail", reject_pulse_ms=150)
+    _server, plc = station(lambda part: "fail", reject_pulse_ms=150)
     plc.part(3)
     assert plc.bits()[modbus.REJECT]
     time.sleep(0.4)
