@@ -88,6 +88,13 @@ BAD = {
     ),
     "drift weight over 1": (_with("drift.weight", 1.5), "drift.weight: 1.5"),
     "review keeps nothing": (_with("review.max_items", 0), "review.max_items: 0"),
+    "plc trigger without plc": (_with("trigger.mode", "plc"), "go together"),
+    "plc without its trigger": (_with("plc", {"port": 1502}), "go together"),
+    "plc passes failed parts": (
+        _with("plc", {"actions": {"pass": "accept", "review": "reject", "fail": "accept"}}),
+        "actions.fail must be 'reject'",
+    ),
+    "plc deadline not positive": (_with("plc", {"deadline_ms": 0}), "plc.deadline_ms: 0"),
     "homeassistant bad prefix": (
         _with("homeassistant", {"discovery_prefix": "home/assistant"}),
         "homeassistant.discovery_prefix",
