@@ -25,10 +25,37 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+PixelFormat = Literal["Mono8", "BayerRG8", "BayerGR8", "BayerGB8", "BayerBG8", "RGB8", "BGR8"]
+
+
+class GenICam(_Frozen):
+    """A GigE Vision or USB3 Vision camera through Aravis (the `genicam` extra; docs/cameras.md)."""
+
+    camera: str | None = Field(
+        default=None, description="serial number, device id or IP address; unset: the first found"
+    )
+    pixel_format: PixelFormat = "Mono8"
+    roi: tuple[int, int, int, int] | None = Field(
+        default=None, description="x, y, width, height on the sensor; unset: as the camera is"
+    )
+    exposure_us: float | None = Field(default=None, gt=0)
+    gain_db: float | None = Field(default=None, ge=0)
+    frame_rate: float | None = Field(default=None, gt=0, description="free_run only")
+    trigger: Literal["free_run", "software", "line"] = Field(
+        default="free_run",
+        description="software: a frame per request (trigger.mode mqtt or plc); line: a frame "
+        "per pulse on trigger_line",
+    )
+    trigger_line: str = Field(default="Line0", pattern=r"^[A-Za-z0-9_]+$")
+    timeout_s: float = Field(
+        default=2.0, gt=0, description="no frame this long: the camera is asked it is still there"
+    )
+
+
 class Source(_Frozen):
     """Where frames come from."""
 
-    kind: Literal["device", "stream", "video", "folder"]
+    kind: Literal["device", "stream", "video", "folder", "genicam"]
     device: int | None = Field(default=None, ge=0, description="V4L2 index, for kind device")
     url: str | None = Field(default=None, description="rtsp:// or http(s):// URL, for kind stream")
     path: Path | None = Field(default=None, description="file or folder, for video and folder")
@@ -39,10 +66,17 @@ class Source(_Frozen):
     reconnect_min_s: float = Field(default=0.5, gt=0)
     reconnect_max_s: float = Field(default=2.0, gt=0)
     failed_after: int = Field(default=5, ge=1, description="failed attempts before 'failed'")
+    genicam: GenICam | None = Field(default=None, description="for kind genicam")
 
     @model_validator(mode="after")
     def _needs_its_field(self) -> Source:
-        needed = {"device": "device", "stream": "url", "video": "path", "folder": "path"}[self.kind]
+        needed = {
+            "device": "device",
+            "stream": "url",
+            "video": "path",
+            "folder": "path",
+            "genicam": "genicam",
+        }[self.kind]
         if getattr(self, needed) is None:
             raise ValueError(f"source kind '{self.kind}' needs '{needed}'")
         if self.kind == "stream" and self.url.split("://")[0] not in ("rtsp", "http", "https"):

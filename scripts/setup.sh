@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv and install Lineside with the trainer, test, demo, page, Sparkplug and OPC UA extras (idempotent).
+# Create .venv and install Lineside with the trainer, test, demo, page, Sparkplug, OPC UA and PLC extras (idempotent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}

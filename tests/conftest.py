@@ -101,6 +101,7 @@ def pytest_collection_modifyitems(config, items):
 INSTALLS = {
     "mosquitto": "mosquitto",
     "chromium-driver": "chromium chromium-driver",
+    "arv-fake-gv-camera": "aravis-tools gir1.2-aravis-0.8 libgirepository1.0-dev libcairo2-dev",
 }
 
 

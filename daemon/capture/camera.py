@@ -1,7 +1,8 @@
 """Live capture in its own thread, keeping only the newest frame.
 
 Sources: a V4L2 device, an RTSP or HTTP(S) stream (FFmpeg with open and read timeouts, so a dead
-stream cannot hang the process), a video file (optionally looped) or a folder of images. When a
+stream cannot hang the process), a video file (optionally looped), a folder of images, or a
+GigE Vision / USB3 Vision camera (`genicam.py`, the camera's frame id and clock kept). When a
 source fails, the reader reconnects with capped exponential backoff and reports its state:
 `ok`, `reconnecting`, `failed` (still retrying, but for longer than `failed_after` attempts), or
 `finished` for a file source that reached its end without looping.
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
+from lineside.daemon.capture.genicam import CameraGone, Grab
 from lineside.daemon.capture.image_files import IMAGE_SUFFIXES, read_image
 from lineside.daemon.config import Source
 from lineside.daemon.core.pipeline import Frame
@@ -43,6 +45,7 @@ class Camera:
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
+        self._session = None  # the open GenICam camera, while there is one
 
     def start(self) -> None:
         self._thread.start()
@@ -69,12 +72,31 @@ class Camera:
                     return None
                 self._cond.wait(left)
 
-    def _put(self, image: np.ndarray) -> None:
+    def fire(self) -> None:
+        """Ask for a frame now: a software trigger for a GenICam camera that waits for one."""
+        session = self._session
+        if session is not None and self.source.genicam.trigger == "software":
+            try:
+                session.fire()
+            except Exception as exc:
+                log.warning("genicam: software trigger failed: %s", exc)
+
+    def readback(self) -> dict | None:
+        """A GenICam camera's settings as it reports them (None for other sources)."""
+        session = self._session
+        if session is None:
+            return None
+        try:
+            return session.readback()
+        except Exception as exc:
+            return {"error": str(exc)}
+
+    def _put(self, image, frame_id: int | None = None, ts_ns: int | None = None) -> None:
         with self._cond:
             if self._latest is not None and self._latest.seq > self._taken_seq:
                 self.dropped += 1
             self.captured += 1
-            self._latest = Frame(image, time.time(), self.captured)
+            self._latest = Frame(image, time.time(), self.captured, frame_id, ts_ns)
             self._cond.notify_all()
 
     def _set_state(self, state: str) -> None:
@@ -92,14 +114,17 @@ class Camera:
                     if failures or self.state != "ok":
                         self._set_state("ok")
                     failures = 0
-                    self._put(image)
+                    if isinstance(image, Grab):
+                        self._put(image.image, image.frame_id, image.timestamp_ns)
+                    else:
+                        self._put(image)
                     if self._stop.is_set():
                         return
                 if not self.source.loop and self.source.kind in ("video", "folder"):
                     self._set_state("finished")
                     return
             except Exception as exc:
-                if not isinstance(exc, SourceGone):
+                if not isinstance(exc, SourceGone | CameraGone):
                     self.errors += 1
                     log.exception("capture error (%d so far); reconnecting", self.errors)
                 failures += 1
@@ -111,11 +136,28 @@ class Camera:
                 )
                 self._stop.wait(delay)
 
-    def _frames(self) -> Iterator[np.ndarray]:
+    def _frames(self) -> Iterator[np.ndarray | Grab]:
         if self.source.kind == "folder":
             yield from self._folder_frames()
+        elif self.source.kind == "genicam":
+            yield from self._genicam_frames()
         else:
             yield from self._capture_frames()
+
+    def _genicam_frames(self) -> Iterator[Grab]:
+        from lineside.daemon.capture.genicam import Session
+
+        self._session = Session(self.source.genicam)
+        self._set_state("ok")  # acquiring: a triggered camera sends nothing until it is asked
+        try:
+            for grab in self._session.frames():
+                if self._stop.is_set():
+                    return
+                if grab is not None:
+                    yield grab
+        finally:
+            session, self._session = self._session, None
+            session.close()
 
     def _paced(self, frames: Iterator[np.ndarray], fps: float | None) -> Iterator[np.ndarray]:
         """Files play at their own (or the configured) rate, like a camera would deliver them."""

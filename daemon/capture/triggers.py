@@ -19,6 +19,9 @@ class Request:
     part_id: str | None = None
     at: float = 0.0  # wall clock; frames captured before this are too old for the request
     via: str = "mqtt"  # who waits for the answer: "mqtt" (a reply) or "plc" (its registers)
+    until: float = (
+        0.0  # wall clock after which an answer is of no use (the PLC's deadline); 0: none
+    )
 
 
 class Continuous:

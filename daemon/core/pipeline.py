@@ -43,6 +43,8 @@ class Frame:
     image: np.ndarray
     ts: float  # wall-clock seconds when captured
     seq: int  # capture counter, for telling a fresh frame from one already seen
+    camera_frame_id: int | None = None  # a machine-vision camera's own counter and clock
+    camera_ts_ns: int | None = None
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,21 @@ def check(cfg: Config) -> None:
     if cfg.review.enabled:
         _writable_dir("review.path", folder_of(cfg.review.path, cfg.outbox.path))
     _plant_links(cfg)
+    if cfg.source.kind == "genicam":
+        _aravis()
+
+
+def _aravis() -> None:
+    """A GenICam source needs Aravis through GObject introspection (the `genicam` extra)."""
+    try:
+        from lineside.daemon.capture.genicam import aravis
+
+        aravis()
+    except (ImportError, ValueError) as exc:
+        raise ConfigError(
+            f"source.genicam: needs Aravis ({exc}): apt-get install gir1.2-aravis-0.8 and "
+            "pip install 'lineside[genicam]'"
+        ) from None
 
 
 # Optional sections and the package each needs (the extra that installs it).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -158,6 +159,12 @@ class Station:
     def inspect(self, req: triggers.Request) -> str:
         """One request: 'inspected', 'refused' (a frame unlike the training set) or 'none'."""
         wait = self.cfg.trigger.frame_timeout_s if req.id or req.at else 0.5
+        if req.until:  # a part that has gone by is not waited for (the PLC rejected it)
+            wait = min(wait, req.until - time.time())
+            if wait <= 0:
+                return "none"
+        if req.at:
+            self.camera.fire()  # a camera on a software trigger exposes this part now
         frame = self.camera.next_frame(timeout=wait, newer_than=req.at)
         if frame is None:
             if req.id is not None or req.part_id is not None:
@@ -230,6 +237,7 @@ class Station:
             "mqtt_connected": health["mqtt_connected"],
             "camera": health["camera"],
             "camera_fault": t.frame_fault,
+            **({"camera_settings": settings} if (settings := cam.readback()) else {}),
             "verdicts": t.verdicts(),
             **self.page_stats(),
             **({"plc": self.plc.stats()} if self.plc is not None else {}),

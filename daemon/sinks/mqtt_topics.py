@@ -51,10 +51,18 @@ def inspection_doc(
         "captured_at": round(frame.ts, 3),
         "inspected_at": round(time.time(), 3),
         "part_id": part_id,
+        **_camera_frame(frame),
         "model": model_identity(bundle, with_hash=False),
         "thresholds": bundle.manifest.thresholds.model_dump(),
         **insp.to_dict(),
     }
+
+
+def _camera_frame(frame: Frame) -> dict:
+    """A machine-vision camera's own frame id and exposure timestamp, when it gave them."""
+    if frame.camera_frame_id is None:
+        return {}
+    return {"camera_frame": {"id": frame.camera_frame_id, "timestamp_ns": frame.camera_ts_ns}}
 
 
 def inspection_payload(

@@ -85,7 +85,9 @@ class PlcLink:
             self._open = (token, part_id, time.monotonic())
             self.counts["triggers"] += 1
             self.answer = replace(self.answer, ready=False)
-        request = Request(id=token, part_id=str(part_id), at=time.time(), via="plc")
+        now = time.time()
+        until = now + self.cfg.deadline_ms / 1000
+        request = Request(id=token, part_id=str(part_id), at=now, via="plc", until=until)
         if not self.turn.push(request):
             self._close(token, self._fail_safe)
             return True
