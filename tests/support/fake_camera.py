@@ -1,4 +1,4 @@
-"""Aravis's own fake GigE Vision camera on loopback (Debian's `aravis-tools`), as a test's camera."""
+"""Aravis's own fake GigE Vision camera on loopback (Debian's `aravis-tools`) for tests."""
 
 from __future__ import annotations
 
