@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -151,6 +153,118 @@ def table(r: dict) -> str:
         f"model             {macs} MACs per frame{rate}",
     ]
     return "\n".join(lines)
+
+
+def plc(
+    bundle_path: Path,
+    source: str | None,
+    parts: int,
+    threads: int | None,
+    capture_fps: float = 60.0,
+    deadline_ms: float = 1000.0,
+) -> dict:
+    """A PLC on loopback (pymodbus's client) triggers `parts` parts one after another over
+    Modbus TCP; each is inspected on the next fresh frame and answered as the daemon does.
+    Trigger-to-answer is timed on both sides: the link's (trigger taken to result registers
+    set) and the PLC's (trigger written to result_ready read, polled every millisecond)."""
+    from lineside.daemon.capture.triggers import OnCommand
+    from lineside.daemon.config import Plc
+    from lineside.daemon.sinks import Result
+    from lineside.daemon.sinks.modbus import ModbusServer
+
+    bundle, model = load_bundle(bundle_path, num_threads=threads)
+    m = bundle.manifest
+    turn, stop = OnCommand(), threading.Event()
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        camera = Camera(source_for(source, bundle, Path(tmp), capture_fps))
+        camera.start()
+        stack.callback(camera.stop)
+        cfg = Plc(port=_free_port(), deadline_ms=deadline_ms)
+        server = ModbusServer(cfg, turn, lambda: {"camera_online": True, "model": m.model.name})
+        server.start()
+        stack.callback(server.close)
+
+        def line() -> None:  # the station's frame loop, as `run` inspects a request
+            seq = 0
+            while not stop.is_set():
+                req = turn.wait(stop, 0.1)
+                if req is None:
+                    continue
+                frame = camera.next_frame(timeout=deadline_ms / 1000, newer_than=req.at)
+                if frame is None:
+                    continue  # the link answers it at its deadline: rejected
+                seq += 1
+                insp = inspect_frame(frame.image, m, model.infer)
+                server.publish(Result(seq, frame, insp, req.part_id, bundle, "bench", req.id))
+
+        worker = threading.Thread(target=line, name="bench-line", daemon=True)
+        worker.start()
+        stack.callback(worker.join, 5)
+        stack.callback(stop.set)
+        round_trips = _plc_parts(cfg.port, parts)
+        link = server.stats()
+    return {
+        "bundle": f"{m.model.name} {m.model.version}",
+        "threads": model.threads,
+        "parts": parts,
+        "answered": link["answered"],
+        "no_answer": link["no_answer"],
+        "deadline_ms": deadline_ms,
+        "trigger_to_answer_ms": link["trigger_to_answer_ms"],
+        "plc_round_trip_ms": _percentiles(round_trips),
+    }
+
+
+def _plc_parts(port: int, parts: int) -> list[float]:
+    from pymodbus.client import ModbusTcpClient
+
+    from lineside.daemon.sinks import modbus
+
+    client = ModbusTcpClient("127.0.0.1", port=port, timeout=5)
+    if not client.connect():
+        raise RuntimeError(f"no Modbus server on 127.0.0.1:{port}")
+    took = []
+    try:
+        for n in range(parts):
+            client.write_registers(modbus.PART_ID, modbus.words(n + 1))
+            t0 = time.perf_counter()
+            while client.write_coil(modbus.TRIGGER, True).isError():  # busy: the last part
+                t0 = time.perf_counter()
+            while not client.read_discrete_inputs(modbus.RESULT_READY, count=1).bits[0]:
+                time.sleep(0.001)
+            took.append((time.perf_counter() - t0) * 1000)
+    finally:
+        client.close()
+    return took
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    a = np.asarray(values)
+    return {
+        "p50": round(float(np.median(a)), 2),
+        "p99": round(float(np.percentile(a, 99)), 2),
+        "max": round(float(a.max()), 2),
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def plc_table(r: dict) -> str:
+    link, plc_side = r["trigger_to_answer_ms"], r["plc_round_trip_ms"]
+    return "\n".join(
+        [
+            f"bundle {r['bundle']}, {r['threads']} thread(s), {r['parts']} parts over Modbus TCP",
+            f"answered {r['answered']}, no answer within {r['deadline_ms']:g} ms {r['no_answer']}",
+            f"{'':<30}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}",
+            f"{'trigger to result registers':<30}{link['p50']:>9}{link['p99']:>9}{link['max']:>9}",
+            f"{'PLC: trigger to result_ready':<30}"
+            f"{plc_side['p50']:>9}{plc_side['p99']:>9}{plc_side['max']:>9}",
+        ]
+    )
 
 
 def to_json(r: dict) -> str:

@@ -105,6 +105,13 @@ def _parser() -> argparse.ArgumentParser:
         default=60.0,
         help="pace for file sources (default 60, a fast industrial camera)",
     )
+    b.add_argument(
+        "--plc",
+        type=int,
+        metavar="PARTS",
+        help="instead: a Modbus TCP PLC on loopback triggers PARTS parts one after another; "
+        "print trigger-to-answer latency (needs the plc extra)",
+    )
     b.add_argument("--json", action="store_true", help="machine-readable output")
     b.set_defaults(func=cmd_bench)
 
@@ -192,6 +199,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.frames < 1 or (args.threads is not None and args.threads < 1):
         raise UsageError("--frames and --threads must be at least 1")
     try:
+        if args.plc is not None:
+            if args.plc < 1:
+                raise UsageError("--plc needs at least 1 part")
+            result = bench.plc(args.bundle, args.source, args.plc, args.threads, args.capture_fps)
+            print(bench.to_json(result) if args.json else bench.plc_table(result))
+            return 0
         result = bench.run(args.bundle, args.source, args.frames, args.threads, args.capture_fps)
     except (ValueError, RuntimeError) as exc:
         raise UsageError(str(exc)) from None

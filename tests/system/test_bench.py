@@ -70,3 +70,17 @@ def test_overhead_benchmark_prints_every_stage_and_its_floor(bundle_path):
         assert float(stage_us) > 0 and float(floor_us) >= 0
     assert float(rows["model (invoke)"][0]) > 0
     assert len(rows["all but the model"]) == 4
+
+
+def test_bench_times_parts_triggered_by_a_modbus_plc(feature_fit):
+    run = _bench(feature_fit.path, "--plc", 25, "--json")
+    assert run.returncode == 0, run.stderr
+    r = json.loads(run.stdout)
+    assert (r["parts"], r["answered"], r["no_answer"]) == (25, 25, 0)
+    link, plc = r["trigger_to_answer_ms"], r["plc_round_trip_ms"]
+    assert 0 < link["p50"] <= link["p99"] <= link["max"] < r["deadline_ms"]
+    # The PLC sees the answer after the link set it: its round trip includes the link's.
+    assert plc["p50"] >= link["p50"] and plc["max"] >= link["max"]
+    table = _bench(feature_fit.path, "--plc", 5)
+    assert "trigger to result registers" in table.stdout and "answered 5" in table.stdout
+    assert _bench(feature_fit.path, "--plc", 0).returncode == 2
