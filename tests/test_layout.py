@@ -149,8 +149,8 @@ def test_the_rooms_are_where_a_newcomer_looks():
         return {p.stem for p in (DAEMON / name).glob("*.py")}
 
     assert {"preprocess", "anomaly_map", "denoise", "regions", "score", "verdict"} <= room("core")
-    assert {"mqtt_topics", "review", "sparkplug", "opcua", "page"} <= room("sinks")
-    assert {"camera", "image_files", "triggers"} <= room("capture")
+    assert {"mqtt_topics", "review", "sparkplug", "opcua", "page", "plc", "modbus"} <= room("sinks")
+    assert {"camera", "genicam", "image_files", "triggers"} <= room("capture")
     assert {"link", "outbox", "connection", "commands", "inbox"} <= room("transport")
     assert {"bundle_store", "swap", "model_watch", "selftest"} <= room("intake")
     assert {"lifecycle", "station", "consumers", "control", "stats"} <= room("service")

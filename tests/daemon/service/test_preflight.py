@@ -122,3 +122,16 @@ def test_binary_garbage_as_the_config_is_one_line(tmp_path, command):
     run = _cli(command, path)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert "not a text file" in run.stderr.strip().splitlines()[-1]
+
+
+def test_a_genicam_source_without_aravis_is_refused_with_what_to_install(monkeypatch):
+    from lineside.daemon import config
+    from lineside.daemon.capture import genicam
+    from lineside.daemon.service import preflight
+
+    def missing():
+        raise ValueError("Namespace Aravis not available")
+
+    monkeypatch.setattr(genicam, "aravis", missing)
+    with pytest.raises(config.ConfigError, match=r"source.genicam: needs Aravis .*gir1.2-aravis"):
+        preflight._aravis()
