@@ -276,6 +276,11 @@ class Plc(_Frozen):
     reads the verdict and the action back (docs/plc.md). Modbus has no authentication: bind it
     to the machine network the PLC is on, never to an office or plant-wide one."""
 
+    protocol: Literal["modbus", "opcua"] = Field(
+        default="modbus",
+        description="modbus: a Modbus TCP server here; opcua: Trigger and PartId on the OPC UA "
+        "server of the opcua section",
+    )
     host: str = Field(default="127.0.0.1", description="address to listen on; default loopback")
     port: int = Field(default=1502, ge=1, le=65535, description="502 needs root or a capability")
     deadline_ms: float = Field(

@@ -56,9 +56,12 @@ EXTRAS = {"sparkplug": "google.protobuf", "opcua": "asyncua", "ui": "starlette",
 
 
 def _plant_links(cfg: Config) -> None:
-    """Sparkplug and OPC UA need their extras; OPC UA its certificate files."""
+    """Sparkplug, OPC UA, the page and the PLC need their extras; OPC UA its certificate files."""
     for section, module in EXTRAS.items():
-        if getattr(cfg, section) is not None and importlib.util.find_spec(module) is None:
+        wanted = getattr(cfg, section) is not None
+        if section == "plc" and wanted:
+            wanted = cfg.plc.protocol == "modbus"  # over OPC UA, the opcua extra serves it
+        if wanted and importlib.util.find_spec(module) is None:
             raise ConfigError(
                 f"{section}: needs the '{section}' extra: pip install 'lineside[{section}]'"
             )

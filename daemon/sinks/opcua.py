@@ -58,6 +58,8 @@ class Server:
         self._server: UaServer | None = None
         self._nodes: dict[str, ua.NodeId] = {}
         self._health_task: asyncio.Task | None = None
+        self._station_node = None
+        self._ns = 0
 
     def start(self) -> None:
         """Listening when this returns; a certificate it cannot use stops the start."""
@@ -76,6 +78,16 @@ class Server:
             self._write(INSPECTION_PATHS, stamped=True), self._loop
         )
         future.result(timeout=WRITE_TIMEOUT_S)
+
+    def run(self, fn, timeout: float = WRITE_TIMEOUT_S):
+        """`await fn(server, station object, namespace)` on the server's loop, for parts that
+        add their own nodes (the PLC's trigger); returns its result."""
+        coro = fn(self._server, self._station_node, self._ns)
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=timeout)
+
+    def submit(self, coro) -> None:
+        """Run a coroutine on the server's loop without waiting for it."""
+        asyncio.run_coroutine_threadsafe(coro, self._loop)
 
     def close(self) -> None:
         if self._server is not None:
@@ -122,6 +134,7 @@ class Server:
     async def _build(self, server: UaServer, ns: int) -> None:
         """The station object, a folder per group (Inspection, Counts...), a variable per value."""
         station = await server.nodes.objects.add_object(ns, self.station)
+        self._station_node, self._ns = station, ns
         folders = {}
         for value in VALUES:
             group, _, _ = value.path.rpartition("/")

@@ -62,9 +62,16 @@ class PlcLink:
     """A sink that answers the PLC's triggers; the protocol server calls `trigger` and reads
     `answer`, `busy` and `counts`."""
 
-    def __init__(self, cfg: Plc, turn: OnCommand, schedule: Schedule | None = None) -> None:
+    def __init__(
+        self,
+        cfg: Plc,
+        turn: OnCommand,
+        schedule: Schedule | None = None,
+        on_answer: Callable[[Answer], None] | None = None,
+    ) -> None:
         self.cfg, self.turn = cfg, turn
         self.schedule: Schedule = schedule or _timer
+        self.on_answer = on_answer  # told of each answer, for protocols that push it
         self.answer = Answer()
         self.counts = {"triggers": 0, "answered": 0, "no_answer": 0, "late": 0, "busy": 0}
         self.latencies_ms: deque[float] = deque(maxlen=1000)
@@ -149,6 +156,8 @@ class PlcLink:
                 self.latencies_ms.append(ms)
         if self.cfg.reject_pulse_ms and answer.action != "accept":
             self.schedule(self.cfg.reject_pulse_ms / 1000, lambda: self._pulse_over(answer))
+        if self.on_answer is not None:
+            self.on_answer(answer)
         return True
 
     def _pulse_over(self, answer: Answer) -> None:
