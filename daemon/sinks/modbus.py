@@ -10,10 +10,8 @@ is at that moment. The map (docs/plc.md prints it):
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import struct
-import threading
 from collections.abc import Callable
 
 from pymodbus.constants import ExcCodes
@@ -23,6 +21,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 from lineside.daemon.capture.triggers import OnCommand
 from lineside.daemon.config import ConfigError, Plc
 from lineside.daemon.sinks import Result
+from lineside.daemon.sinks.loop_thread import LoopThread
 from lineside.daemon.sinks.plc import ACTION_CODES, VERDICT_CODES, Answer, PlcLink
 
 log = logging.getLogger(__name__)
@@ -88,9 +87,8 @@ class ModbusServer:
 
     def __init__(self, cfg: Plc, turn: OnCommand, health: Health) -> None:
         self.cfg, self.health = cfg, health
-        self._loop = asyncio.new_event_loop()
-        self.link = PlcLink(cfg, turn, self._later)
-        self._thread = threading.Thread(target=self._loop.run_forever, name="modbus", daemon=True)
+        self._loop = LoopThread("modbus")
+        self.link = PlcLink(cfg, turn, self._loop.later)
         self._server: ModbusTcpServer | None = None
         self._part_id = [0, 0]
         self._status = [False] * 4
@@ -99,12 +97,9 @@ class ModbusServer:
 
     def start(self) -> None:
         """Listening when this returns."""
-        self._thread.start()
-        future = asyncio.run_coroutine_threadsafe(self._serve(), self._loop)
         try:
-            future.result(timeout=START_TIMEOUT_S)
+            self._loop.start(self._serve(), START_TIMEOUT_S)
         except Exception as exc:
-            self._stop_loop()
             raise ConfigError(
                 f"plc: cannot listen on {self.cfg.host}:{self.cfg.port} ({exc})"
             ) from None
@@ -116,23 +111,15 @@ class ModbusServer:
     def close(self) -> None:
         self.link.close()
         if self._server is not None:
-            future = asyncio.run_coroutine_threadsafe(self._server.shutdown(), self._loop)
             try:
-                future.result(timeout=5)
+                self._loop.run(self._server.shutdown(), 5)
             except Exception:
                 log.exception("plc: server did not shut down cleanly")
-        self._stop_loop()
+        self._loop.stop(5)
 
     def stats(self) -> dict:
         refused = sum(self.refused.values())
         return {**self.link.stats(), "refused_writes": refused}
-
-    def _stop_loop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
-
-    def _later(self, seconds: float, call: Callable[[], None]) -> None:
-        self._loop.call_soon_threadsafe(self._loop.call_later, seconds, call)
 
     async def _serve(self) -> None:
         blocks = (
@@ -153,7 +140,7 @@ class ModbusServer:
             self._status = status_bits(self.health())
         except Exception:
             log.exception("plc: reading the station's health failed")
-        self._loop.call_later(1.0, self._beat)
+        self._loop.loop.call_later(1.0, self._beat)
 
     async def _access(self, fc, start, address, count, regs, values) -> ExcCodes | None:
         if values is None:

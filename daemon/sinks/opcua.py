@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-import threading
 from pathlib import Path
 
 from asyncua import Server as UaServer
@@ -23,6 +22,7 @@ from asyncua.crypto.validator import CertificateValidator, CertificateValidatorO
 from lineside.daemon.config import ConfigError, OpcUa
 from lineside.daemon.sinks import Result
 from lineside.daemon.sinks.exported import BY_PATH, INSPECTION_PATHS, VALUES, Health, Value, View
+from lineside.daemon.sinks.loop_thread import LoopThread
 from lineside.daemon.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,7 @@ class Server:
     def __init__(self, cfg: OpcUa, station: str, telemetry: Telemetry, health: Health) -> None:
         self.cfg, self.station = cfg, station
         self.view = View(telemetry, health)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="opcua", daemon=True)
+        self._loop = LoopThread("opcua")
         self._server: UaServer | None = None
         self._nodes: dict[str, ua.NodeId] = {}
         self._health_task: asyncio.Task | None = None
@@ -63,44 +62,32 @@ class Server:
 
     def start(self) -> None:
         """Listening when this returns; a certificate it cannot use stops the start."""
-        self._thread.start()
-        future = asyncio.run_coroutine_threadsafe(self._serve(), self._loop)
         try:
-            future.result(timeout=START_TIMEOUT_S)
+            self._loop.start(self._serve(), START_TIMEOUT_S)
         except Exception as exc:
-            self._stop_loop()
             raise ConfigError(f"opcua: cannot start the server ({exc})") from None
         log.info("opcua: serving %s on %s", self.station, self.cfg.endpoint)
 
     def publish(self, result: Result) -> None:
         self.view.record(result)
-        future = asyncio.run_coroutine_threadsafe(
-            self._write(INSPECTION_PATHS, stamped=True), self._loop
-        )
-        future.result(timeout=WRITE_TIMEOUT_S)
+        self._loop.run(self._write(INSPECTION_PATHS, stamped=True), WRITE_TIMEOUT_S)
 
     def run(self, fn, timeout: float = WRITE_TIMEOUT_S):
         """`await fn(server, station object, namespace)` on the server's loop, for parts that
         add their own nodes (the PLC's trigger); returns its result."""
-        coro = fn(self._server, self._station_node, self._ns)
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=timeout)
+        return self._loop.run(fn(self._server, self._station_node, self._ns), timeout)
 
     def submit(self, coro) -> None:
         """Run a coroutine on the server's loop without waiting for it."""
-        asyncio.run_coroutine_threadsafe(coro, self._loop)
+        self._loop.submit(coro)
 
     def close(self) -> None:
         if self._server is not None:
-            future = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
             try:
-                future.result(timeout=WRITE_TIMEOUT_S)
+                self._loop.run(self._shutdown(), WRITE_TIMEOUT_S)
             except Exception:
                 log.exception("opcua: server did not stop cleanly")
-        self._stop_loop()
-
-    def _stop_loop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=WRITE_TIMEOUT_S)
+        self._loop.stop(WRITE_TIMEOUT_S)
 
     async def _serve(self) -> None:
         cfg = self.cfg

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -56,3 +58,15 @@ class FakeCamera:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+
+@contextlib.contextmanager
+def running(serial: str) -> Iterator[FakeCamera]:
+    """A fake camera for the length of a test; skips where it cannot run."""
+    needed()
+    cam = FakeCamera(serial)
+    cam.start()
+    try:
+        yield cam
+    finally:
+        cam.stop()

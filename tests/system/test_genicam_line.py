@@ -9,7 +9,7 @@ import json
 import pytest
 
 from tests.support.broker import free_port
-from tests.support.fake_camera import FakeCamera, needed
+from tests.support.fake_camera import running
 from tests.support.mqtt_client import Recorder
 from tests.support.plc import Plc
 from tests.support.station import PREFIX
@@ -17,11 +17,8 @@ from tests.support.station import PREFIX
 
 @pytest.fixture
 def fake_camera():
-    needed()
-    cam = FakeCamera("LS-LINE-1")
-    cam.start()
-    yield cam
-    cam.stop()
+    with running("LS-LINE-1") as cam:
+        yield cam
 
 
 def test_plc_triggered_parts_are_exposed_by_software_trigger_and_answered(

@@ -14,16 +14,13 @@ import pytest
 from lineside.daemon.capture import genicam
 from lineside.daemon.capture.camera import Camera
 from lineside.daemon.config import GenICam, PixelFormat, Source
-from tests.support.fake_camera import FakeCamera, needed
+from tests.support.fake_camera import running
 
 
 @pytest.fixture
 def fake_camera():
-    needed()
-    cam = FakeCamera("LS-TEST-1")
-    cam.start()
-    yield cam
-    cam.stop()
+    with running("LS-TEST-1") as cam:
+        yield cam
 
 
 def _camera(**settings) -> Camera:
