@@ -5,6 +5,7 @@ with the real pipeline and answers the PLC; MQTT carries the camera's frame ids.
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -14,10 +15,13 @@ from tests.support.mqtt_client import Recorder
 from tests.support.plc import Plc
 from tests.support.station import PREFIX
 
+# Its own serial number per run, so no other camera on the machine is taken for it.
+SERIAL = f"LL-{os.getpid()}"
+
 
 @pytest.fixture
 def fake_camera():
-    with running("LS-LINE-1") as cam:
+    with running(SERIAL) as cam:
         yield cam
 
 
@@ -31,7 +35,7 @@ def test_plc_triggered_parts_are_exposed_by_software_trigger_and_answered(
         source={
             "kind": "genicam",
             "genicam": {
-                "camera": "LS-LINE-1",
+                "camera": SERIAL,
                 "pixel_format": "BayerRG8",
                 "roi": [0, 0, 256, 256],  # the test bundle's frames: 256x256 colour
                 "exposure_us": 2000,

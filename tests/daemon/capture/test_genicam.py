@@ -5,6 +5,7 @@ camera that vanishes and returns."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 import typing
 
@@ -16,15 +17,18 @@ from lineside.daemon.capture.camera import Camera
 from lineside.daemon.config import GenICam, PixelFormat, Source
 from tests.support.fake_camera import running
 
+# Its own serial number per run, so no other camera on the machine is taken for it.
+SERIAL = f"LS-{os.getpid()}"
+
 
 @pytest.fixture
 def fake_camera():
-    with running("LS-TEST-1") as cam:
+    with running(SERIAL) as cam:
         yield cam
 
 
 def _camera(**settings) -> Camera:
-    cfg = GenICam(camera="LS-TEST-1", timeout_s=0.5, **settings)
+    cfg = GenICam(camera=SERIAL, timeout_s=0.5, **settings)
     source = Source(kind="genicam", genicam=cfg, reconnect_min_s=0.2, reconnect_max_s=0.5)
     cam = Camera(source)
     cam.start()
@@ -113,7 +117,7 @@ def test_a_camera_not_on_the_network_is_reported_by_name(fake_camera, caplog):
         while "NO-SUCH-CAMERA" not in caplog.text and time.monotonic() < deadline:
             time.sleep(0.2)
         assert "no GenICam camera NO-SUCH-CAMERA found (cameras seen: " in caplog.text
-        assert "LS-TEST-1" in caplog.text  # the ones it did see, to tell a typo from a cable
+        assert SERIAL in caplog.text  # the ones it did see, to tell a typo from a cable
         assert cam.captured == 0 and cam.errors == 0  # an expected fault, not a capture bug
         assert cam.state == "reconnecting"
     finally:
