@@ -171,8 +171,7 @@ class Station:
             wait = min(wait, req.until - time.time())
             if wait <= 0:
                 return "none"
-        if req.at:
-            self.camera.fire()  # a camera on a software trigger exposes this part now
+        self.camera.fire()  # a camera on a software trigger exposes this part (or frame) now
         frame = self.camera.next_frame(timeout=wait, newer_than=req.at)
         if frame is None:
             if req.id is not None or req.part_id is not None:

@@ -64,3 +64,26 @@ def test_plc_triggered_parts_are_exposed_by_software_trigger_and_answered(
     assert settings["exposure_us"] == 2000 and settings["pixel_format"] == "BayerRG8"
     plc.close()
     rec.close()
+
+
+def test_a_continuous_station_fires_a_software_triggered_camera_for_each_frame(
+    broker, start_daemon, fake_camera
+):
+    rec = Recorder(broker.port, f"{PREFIX}/#", "genicam-continuous")
+    start_daemon(
+        broker.port,
+        source={
+            "kind": "genicam",
+            "genicam": {
+                "camera": SERIAL,
+                "pixel_format": "BayerRG8",
+                "roi": [0, 0, 256, 256],
+                "trigger": "software",
+            },
+        },
+        trigger={"mode": "continuous", "max_fps": 10},
+    )
+    rec.wait_for(lambda: len(rec.on("inspection")) >= 10, 90, "10 inspections")
+    ids = [json.loads(m.payload)["camera_frame"]["id"] for m in rec.on("inspection")]
+    assert len(set(ids)) == len(ids)  # each inspection its own exposure
+    rec.close()
