@@ -165,7 +165,9 @@ def test_bad_frames_are_error_lines_and_the_run_goes_on(bundle_path, synth_dir, 
     assert "error" not in lines[4] and lines[4]["verdict"] in ("pass", "review", "fail")
 
 
-def test_video_file_is_inspected_frame_by_frame(bundle_path, synth_dir, tmp_path):
+def test_video_file_is_inspected_frame_by_frame(feature_fit, synth_dir, tmp_path):
+    """The default model (fitted, not trained: the same bundle every run) on an MJPEG video."""
+    bundle_path = feature_fit.path
     video = tmp_path / "line.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 5, (256, 256))
     for kind in ("good", "spot", "good"):
