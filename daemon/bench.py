@@ -171,6 +171,7 @@ def plc(
     from lineside.daemon.config import Plc
     from lineside.daemon.sinks import Result
     from lineside.daemon.sinks.modbus import ModbusServer
+    from lineside.daemon.sinks.plc import percentiles
 
     bundle, model = load_bundle(bundle_path, num_threads=threads)
     m = bundle.manifest
@@ -211,7 +212,7 @@ def plc(
         "no_answer": link["no_answer"],
         "deadline_ms": deadline_ms,
         "trigger_to_answer_ms": link["trigger_to_answer_ms"],
-        "plc_round_trip_ms": _percentiles(round_trips),
+        "plc_round_trip_ms": percentiles(round_trips),
     }
 
 
@@ -236,15 +237,6 @@ def _plc_parts(port: int, parts: int) -> list[float]:
     finally:
         client.close()
     return took
-
-
-def _percentiles(values: list[float]) -> dict[str, float]:
-    a = np.asarray(values)
-    return {
-        "p50": round(float(np.median(a)), 2),
-        "p99": round(float(np.percentile(a, 99)), 2),
-        "max": round(float(a.max()), 2),
-    }
 
 
 def _free_port() -> int:

@@ -75,7 +75,7 @@ class Camera:
     def fire(self) -> None:
         """Ask for a frame now: a software trigger for a GenICam camera that waits for one."""
         session = self._session
-        if session is not None and self.source.genicam.trigger == "software":
+        if session is not None:
             try:
                 session.fire()
             except Exception as exc:

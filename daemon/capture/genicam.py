@@ -148,8 +148,10 @@ class Session:
             raise CameraGone(f"camera stopped answering: {exc}") from None
 
     def fire(self) -> None:
-        """One software trigger: the camera exposes a frame now."""
-        self.camera.software_trigger()
+        """One software trigger, the camera exposing a frame now (free-running or on a hardware
+        line, nothing to do)."""
+        if self.cfg.trigger == "software":
+            self.camera.software_trigger()
 
     def readback(self) -> dict:
         """What the camera says it is doing, for `stats`."""

@@ -163,8 +163,8 @@ class MemoryBankHead:
         a network made for another bank does not."""
         if self.search is None:
             return True
-        picks = self.bank[np.linspace(0, len(self.bank) - 1, min(rows, len(self.bank))).astype(int)]
-        d2 = self.search(picks) + np.einsum("qd,qd->q", picks, picks)
+        at = np.linspace(0, len(self.bank) - 1, min(rows, len(self.bank))).astype(int)
+        d2 = self.search(self.bank[at]) + self.norms[at]
         return bool(np.max(np.abs(d2)) <= tolerance * max(float(np.mean(self.norms)), 1e-12))
 
 

@@ -72,6 +72,11 @@ def input_registers(answer: Answer, counts: dict, heartbeat: int, status: int) -
     return regs
 
 
+def packed(bits: list[bool]) -> int:
+    """Bits into one register, the first in bit 0 (how coils and discrete inputs travel)."""
+    return sum(1 << i for i, on in enumerate(bits) if on)
+
+
 def status_bits(health: dict) -> list[bool]:
     """Discrete inputs 4-7: camera delivering, model loaded, drift alarm, broker connected."""
     return [
@@ -162,12 +167,11 @@ class ModbusServer:
             if fc == 3:
                 values = self._part_id
             else:
-                status = sum(1 << i for i, on in enumerate(self._status) if on)
+                status = packed(self._status)
                 values = input_registers(answer, self.link.counts, self._heartbeat, status)
             regs[: len(values)] = values
             return
-        packed = sum(1 << i for i, on in enumerate(bits) if on)
-        regs[0] = packed
+        regs[0] = packed(bits)
 
     def _write(self, fc: int, address: int, values: list) -> ExcCodes | None:
         if fc in (5, 15) and address == TRIGGER and len(values) == 1:

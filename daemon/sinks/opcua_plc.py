@@ -34,6 +34,8 @@ FIELDS = {
     "Sequence": (ua.VariantType.UInt64, lambda a: a.seq),
     "LatencyMs": (ua.VariantType.Double, lambda a: round(a.latency_ms, 2)),
 }
+# The answer's variables: the event's fields, the part id as PartIdEcho (PartId is the input).
+ANSWER = {("PartIdEcho" if name == "PartId" else name): field for name, field in FIELDS.items()}
 
 
 class OpcUaPlc:
@@ -74,13 +76,9 @@ class OpcUaPlc:
             if writable:
                 await node.set_writable()
             self._nodes[name] = node.nodeid
-        for name, (kind, _) in FIELDS.items():
-            if name != "PartId":
-                node = await plc.add_variable(ns, name, ua.Variant(_empty(kind), kind), kind)
-                self._nodes[name] = node.nodeid
-        self._nodes["PartIdEcho"] = (
-            await plc.add_variable(ns, "PartIdEcho", ua.Variant(0, ua.VariantType.UInt32))
-        ).nodeid
+        for name, (kind, _) in ANSWER.items():
+            node = await plc.add_variable(ns, name, ua.Variant(_empty(kind), kind), kind)
+            self._nodes[name] = node.nodeid
         etype = await server.create_custom_event_type(
             ns,
             "PartAnsweredEventType",
@@ -107,10 +105,8 @@ class OpcUaPlc:
         self.server.submit(self._publish_answer(answer))
 
     async def _publish_answer(self, answer: Answer) -> None:
-        for name, (kind, get) in FIELDS.items():
-            if name != "PartId":
-                await self._set(name, get(answer), kind)
-        await self._set("PartIdEcho", answer.part_id, ua.VariantType.UInt32)
+        for name, (kind, get) in ANSWER.items():
+            await self._set(name, get(answer), kind)
         await self._set("Busy", self.link.busy, ua.VariantType.Boolean)
         await self._set("ResultReady", True, ua.VariantType.Boolean)
         event = self._events.event

@@ -167,19 +167,23 @@ class PlcLink:
 
     def stats(self) -> dict:
         """Counts and trigger-to-answer latency (median, 99th percentile, max) for `stats`."""
-        lat = np.asarray(self.latencies_ms) if self.latencies_ms else None
-        latency = {"p50": None, "p99": None, "max": None}
-        if lat is not None:
-            latency = {
-                "p50": round(float(np.median(lat)), 2),
-                "p99": round(float(np.percentile(lat, 99)), 2),
-                "max": round(float(lat.max()), 2),
-            }
         return {
             **self.counts,
             "deadline_ms": self.cfg.deadline_ms,
-            "trigger_to_answer_ms": latency,
+            "trigger_to_answer_ms": percentiles(self.latencies_ms),
         }
+
+
+def percentiles(values) -> dict[str, float | None]:
+    """Median, 99th percentile and max, in the values' unit (None each while there are none)."""
+    if not len(values):
+        return {"p50": None, "p99": None, "max": None}
+    a = np.asarray(values)
+    return {
+        "p50": round(float(np.median(a)), 2),
+        "p99": round(float(np.percentile(a, 99)), 2),
+        "max": round(float(a.max()), 2),
+    }
 
 
 def _timer(seconds: float, call: Callable[[], None]) -> None:

@@ -12,7 +12,7 @@ from tests.support.broker import free_port
 from tests.support.mqtt_client import Recorder
 from tests.support.sparkplug_host import decode, payload_class, value_of
 from tests.support.station import PREFIX, replies, reply_to
-from tests.system.test_opcua import _client, _variables, certs  # noqa: F401 (a fixture)
+from tests.system.test_opcua import _client, _variables, certs, server_section  # noqa: F401 (a fixture)
 
 VERDICTS = ("pass", "review", "fail")
 TOKEN = "counts-agree-token-0123456789"
@@ -81,12 +81,7 @@ def test_every_plant_system_reports_the_same_counts_across_a_reload(
         source={"kind": "video", "path": str(parts_video), "loop": True, "fps": 10},
         trigger={"mode": "mqtt"},
         sparkplug={"group_id": "plant", "health_interval_s": 0.5},
-        opcua={
-            "endpoint": url,
-            "certificate": str(certs["server"][0]),
-            "private_key": str(certs["server"][1]),
-            "trusted_clients": str(certs["trusted"]),
-        },
+        opcua=server_section(url, certs),
         ui={"port": page, "token_file": str(tmp_path / "token")},
     )
     rec.wait_for(lambda: rec.on("stats"), 90, "the first stats")

@@ -19,6 +19,13 @@ from tests.support.station import PREFIX
 SERIAL = f"LL-{os.getpid()}"
 
 
+def _camera(**settings) -> dict:
+    """The fake camera as a software-triggered source of the test bundle's frames."""
+    genicam = {"camera": SERIAL, "pixel_format": "BayerRG8", "trigger": "software"}
+    # The test bundle's frames: 256x256 colour.
+    return {"kind": "genicam", "genicam": {**genicam, "roi": [0, 0, 256, 256], **settings}}
+
+
 @pytest.fixture
 def fake_camera():
     with running(SERIAL) as cam:
@@ -32,16 +39,7 @@ def test_plc_triggered_parts_are_exposed_by_software_trigger_and_answered(
     port = free_port()
     start_daemon(
         broker.port,
-        source={
-            "kind": "genicam",
-            "genicam": {
-                "camera": SERIAL,
-                "pixel_format": "BayerRG8",
-                "roi": [0, 0, 256, 256],  # the test bundle's frames: 256x256 colour
-                "exposure_us": 2000,
-                "trigger": "software",
-            },
-        },
+        source=_camera(exposure_us=2000),
         trigger={"mode": "plc", "frame_timeout_s": 2},
         plc={"port": port, "deadline_ms": 1000},
     )
@@ -72,15 +70,7 @@ def test_a_continuous_station_fires_a_software_triggered_camera_for_each_frame(
     rec = Recorder(broker.port, f"{PREFIX}/#", "genicam-continuous")
     start_daemon(
         broker.port,
-        source={
-            "kind": "genicam",
-            "genicam": {
-                "camera": SERIAL,
-                "pixel_format": "BayerRG8",
-                "roi": [0, 0, 256, 256],
-                "trigger": "software",
-            },
-        },
+        source=_camera(),
         trigger={"mode": "continuous", "max_fps": 10},
     )
     rec.wait_for(lambda: len(rec.on("inspection")) >= 10, 90, "10 inspections")

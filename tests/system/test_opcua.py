@@ -51,6 +51,16 @@ def certs(tmp_path):
     return {"server": server, "scada": scada, "rogue": rogue, "trusted": trusted}
 
 
+def server_section(url: str, certs) -> dict:
+    """The daemon's `opcua:` section for the test's server certificate and trusted clients."""
+    return {
+        "endpoint": url,
+        "certificate": str(certs["server"][0]),
+        "private_key": str(certs["server"][1]),
+        "trusted_clients": str(certs["trusted"]),
+    }
+
+
 async def _client(url: str, cert_key, server_cert, identity: bool = True) -> Client:
     client = Client(url, timeout=10)
     client.application_uri = SCADA_URI
@@ -132,12 +142,7 @@ def test_secured_client_reads_every_variable_and_sees_each_part(
     url = f"opc.tcp://127.0.0.1:{port}/lineside/"
     rec = Recorder(broker.port, "lineside/cell-1/#", "opcua-mqtt")
     source = {"kind": "video", "path": str(parts_video), "loop": True, "fps": 5}
-    opcua = {
-        "endpoint": url,
-        "certificate": str(certs["server"][0]),
-        "private_key": str(certs["server"][1]),
-        "trusted_clients": str(certs["trusted"]),
-    }
+    opcua = server_section(url, certs)
     daemon = start_daemon(broker.port, source=source, opcua=opcua)
     rec.wait_for(lambda: len(rec.on("inspection")) >= 5, 90, "inspections")
 

@@ -12,7 +12,7 @@ from asyncua import ua
 from tests.support.broker import free_port
 from tests.support.mqtt_client import Recorder
 from tests.support.station import PREFIX
-from tests.system.test_opcua import _client, certs  # noqa: F401 (a fixture)
+from tests.system.test_opcua import _client, certs, server_section  # noqa: F401 (a fixture)
 
 PARTS = 20
 
@@ -68,12 +68,7 @@ def test_an_opcua_plc_triggers_parts_and_gets_an_event_per_answer(
         source={"kind": "video", "path": str(parts_video), "loop": True, "fps": 60},
         trigger={"mode": "plc"},
         plc={"protocol": "opcua", "deadline_ms": 1000},
-        opcua={
-            "endpoint": url,
-            "certificate": str(certs["server"][0]),
-            "private_key": str(certs["server"][1]),
-            "trusted_clients": str(certs["trusted"]),
-        },
+        opcua=server_section(url, certs),
     )
     rec.wait_for(lambda: rec.on("stats"), 90, "the station running")
     answers, events = asyncio.run(_parts(url, certs))
