@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
-from lineside.daemon.capture.genicam import CameraGone, Grab
+from lineside.daemon.capture.genicam import CameraGone, Grab, Session
 from lineside.daemon.capture.image_files import IMAGE_SUFFIXES, read_image
 from lineside.daemon.config import Source
 from lineside.daemon.core.pipeline import Frame
@@ -145,8 +145,6 @@ class Camera:
             yield from self._capture_frames()
 
     def _genicam_frames(self) -> Iterator[Grab]:
-        from lineside.daemon.capture.genicam import Session
-
         self._session = Session(self.source.genicam)
         self._set_state("ok")  # acquiring: a triggered camera sends nothing until it is asked
         try:

@@ -1,7 +1,7 @@
 """Which sinks a station feeds, from its configuration.
 
-The Lineside topics always; Sparkplug B, Home Assistant discovery and OPC UA when their sections
-are present. Sparkplug and OPC UA need optional packages (the `sparkplug` and `opcua` extras), so
+The Lineside topics always; Sparkplug B, Home Assistant discovery, OPC UA and the PLC when their
+sections are present. Sparkplug, OPC UA and the PLC need optional packages (their extras), so
 their modules are imported only when configured; `preflight` has already refused a configuration
 whose extra is missing. Sinks that do network I/O per inspection run behind a bounded queue.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 from importlib import metadata
 
+from lineside.daemon.capture.triggers import OnCommand
 from lineside.daemon.config import Config
 from lineside.daemon.sinks import Queued, Sink
 from lineside.daemon.sinks.drift import DriftSink
@@ -37,6 +38,21 @@ def review(cfg: Config) -> ReviewStore | None:
     if not cfg.review.enabled:
         return None
     return ReviewStore(cfg.review, folder_of(cfg.review.path, cfg.outbox.path))
+
+
+def plc(cfg: Config, turn: OnCommand, health: Health, sinks: list[Sink]):
+    """The PLC's link, appended to `sinks` (or None): it feeds the trigger queue and takes every
+    result on the frame thread, never queued, so no answer is dropped. Over Modbus TCP (the
+    `plc` extra, checked by preflight) or on the OPC UA server `build` made."""
+    if cfg.plc is None:
+        return None
+    if cfg.plc.protocol == "opcua":
+        ua = next(s.sink for s in sinks if isinstance(s, Queued) and s.name == "opcua")
+        link = _optional("opcua_plc").OpcUaPlc(cfg.plc, turn, ua)
+    else:
+        link = _optional("modbus").ModbusServer(cfg.plc, turn, health)
+    sinks.append(link)
+    return link
 
 
 def build(

@@ -25,7 +25,7 @@ from lineside.daemon.intake.swap import Job, ModelSwap
 from lineside.daemon.service import consumers, preflight, stats
 from lineside.daemon.service.control import Control
 from lineside.daemon.service.labels import Labels
-from lineside.daemon.sinks import Queued, Result, Sink
+from lineside.daemon.sinks import Result, Sink
 from lineside.daemon.sinks.mqtt_topics import json_bytes, model_info
 from lineside.daemon.telemetry import Telemetry, model_identity
 from lineside.daemon.transport.connection import Connection
@@ -71,7 +71,7 @@ class Station:
             cfg, conn, telemetry, self.health, self.drift, self.review
         )
         self.page = self._page() if cfg.ui is not None else None
-        self.plc = self._plc() if cfg.plc is not None else None
+        self.plc = consumers.plc(cfg, self.turn, self.health, self.sinks)
         self.watch = self._folder_watch(store) if Path(cfg.model.path).is_dir() else None
 
     def _take_triggers(self, replaced: Station) -> None:
@@ -105,22 +105,6 @@ class Station:
             self.cfg.station, self.health, self.page_stats, self.review, self.labels.record
         )
         return Page(self.cfg.ui, preflight.read_token(self.cfg.ui), source, sink)
-
-    def _plc(self):
-        """The PLC's link: it feeds the trigger queue and takes every result on the frame
-        thread (never queued, so no answer is dropped). Over Modbus TCP (the `plc` extra,
-        checked by preflight) or on the OPC UA server."""
-        if self.cfg.plc.protocol == "opcua":
-            from lineside.daemon.sinks.opcua_plc import OpcUaPlc
-
-            ua = next(s.sink for s in self.sinks if isinstance(s, Queued) and s.name == "opcua")
-            link = OpcUaPlc(self.cfg.plc, self.turn, ua)
-        else:
-            from lineside.daemon.sinks.modbus import ModbusServer
-
-            link = ModbusServer(self.cfg.plc, self.turn, self.health)
-        self.sinks.append(link)
-        return link
 
     @property
     def active(self) -> Loaded:
