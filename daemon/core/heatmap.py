@@ -8,26 +8,32 @@ import numpy as np
 from lineside.daemon.core.pipeline import Inspection
 from lineside.daemon.core.preprocess import Geometry
 
-# Map level (1 = twice the pixel threshold) to opacity: clear below a quarter, 0.375 at the
-# threshold itself, at most 0.75 so the part stays visible under the worst anomaly.
-_CLEAR_BELOW = 0.25
-_OPACITY_SLOPE = 1.5
+# The map is shown only where it is anomalous: clear below the bundle's pixel threshold, 0.4
+# opaque at it, rising to at most 0.75 at twice it so the part stays visible under the worst
+# anomaly. A features model's distance map is never near zero on a good part, so any colour
+# below the threshold would tint every good frame and make good and bad look alike.
+_MIN_OPACITY = 0.4
 _MAX_OPACITY = 0.75
-_JET = cv2.applyColorMap(np.arange(256, dtype=np.uint8)[:, None], cv2.COLORMAP_JET)
+# Colours from the hot half of the JET map (yellow at the threshold, dark red at twice it):
+# every coloured pixel is an anomalous one, never a cool blue wash.
+_JET = cv2.applyColorMap((128 + np.arange(256) // 2).astype(np.uint8)[:, None], cv2.COLORMAP_JET)
 _COLOURS = {"pass": (60, 180, 60), "review": (0, 190, 255), "fail": (40, 40, 230)}
 
 
-def render(frame: np.ndarray, insp: Inspection, pixel_threshold: float) -> np.ndarray:
-    """BGR uint8 image: frame, map blended in where it is high, outlines, verdict and score.
-
-    The map is clear below half the pixel threshold and at its most opaque (75%) from 1.5x
-    it, so the part shows through where nothing is wrong and anomalies stand out.
-    """
+def render(
+    frame: np.ndarray, insp: Inspection, pixel_threshold: float, with_map: bool = True
+) -> np.ndarray:
+    """BGR uint8 image: frame, map blended in where it passes the pixel threshold (unless
+    `with_map` is False), outlines in the verdict's colour, verdict and score."""
     out = frame if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
     out = out.copy()
-    level = np.clip(insp.amap / (2 * pixel_threshold), 0, 1)
-    alpha = np.clip((level - _CLEAR_BELOW) * _OPACITY_SLOPE, 0, _MAX_OPACITY)
-    bx, by, bw, bh = cv2.boundingRect((alpha > 0).view(np.uint8))
+    # 0 at the threshold, 1 at twice it; negative below it, where nothing is drawn.
+    level = insp.amap / pixel_threshold - 1
+    alpha = np.where(
+        level >= 0, np.clip(_MIN_OPACITY + level * (_MAX_OPACITY - _MIN_OPACITY), 0, 1), 0
+    ).astype(np.float32)
+    level = np.clip(level, 0, 1)
+    bx, by, bw, bh = cv2.boundingRect((alpha > 0).view(np.uint8)) if with_map else (0, 0, 0, 0)
     if bw:  # blend only the box around the coloured pixels: blending costs per frame pixel
         _blend(
             out,

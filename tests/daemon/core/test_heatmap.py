@@ -54,3 +54,32 @@ def test_a_letterboxed_map_reaching_past_the_frame_is_drawn_inside_it():
     out = heatmap.render(frame, insp, pixel_threshold=0.5)
     assert out.shape == frame.shape
     assert (out[30:, :, 0] != 100).any()  # the map is blended in over the whole frame
+
+
+def test_nothing_is_coloured_below_the_pixel_threshold():
+    """A features model's map is never near zero on a good part: a good frame stays untinted."""
+    rng = np.random.default_rng(1)
+    frame = rng.integers(40, 200, (128, 128, 3), dtype=np.uint8)
+    amap = np.full((32, 32), 0.099, np.float32)  # everywhere just under the threshold
+    geo = Geometry(x0=0, y0=0, sx=4.0, sy=4.0)
+    out = heatmap.render(frame, _inspection(amap, 0.1, geo), pixel_threshold=0.1)
+    below_plate = (slice(40, 128), slice(0, 128))
+    assert np.array_equal(out[below_plate], frame[below_plate])
+    amap[20:24, 20:24] = 0.1  # at the threshold: coloured, and only there
+    out = heatmap.render(frame, _inspection(amap, 0.1, geo), pixel_threshold=0.1)
+    changed = (out != frame).any(axis=2)
+    changed[:40] = False
+    ys, xs = np.nonzero(changed)
+    assert ys.min() >= 76 and ys.max() <= 99 and xs.min() >= 76 and xs.max() <= 99
+
+
+def test_the_map_can_be_left_out_keeping_the_outlines():
+    frame = np.full((256, 256, 3), 120, np.uint8)
+    amap = np.zeros((64, 64), np.float32)
+    amap[20:30, 30:40] = 1.0
+    geo = Geometry(x0=0, y0=0, sx=4.0, sy=4.0)
+    insp = _inspection(amap, 0.1, geo)
+    out = heatmap.render(frame, insp, pixel_threshold=0.1, with_map=False)
+    assert np.array_equal(out[100:110, 140:150], frame[100:110, 140:150])  # inside: no colour
+    x, y = insp.regions[0].contour[0]
+    assert tuple(out[y, x]) == (40, 40, 230)  # the outline is drawn
