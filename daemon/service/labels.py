@@ -24,18 +24,31 @@ class Labels:
     def on_command(self, cmd) -> None:
         """`cmd/label`: record the decision on a kept part and publish it on `label`."""
         try:
-            doc = self.record(cmd.doc.get("seq"), cmd.part_id, cmd.doc["label"], cmd.doc.get("by"))
+            doc = self.record(
+                cmd.doc.get("seq"),
+                cmd.part_id,
+                cmd.doc["label"],
+                cmd.doc.get("by"),
+                cmd.doc.get("note"),
+            )
         except (NotInStore, OSError) as exc:
             self.conn.reply("label", cmd.id, ok=False, error=str(exc))
             return
         self.conn.reply("label", cmd.id, ok=True, seq=doc["seq"], label=doc["label"])
 
-    def record(self, seq: int | None, part_id: str | None, label: str, by: str | None) -> dict:
+    def record(
+        self,
+        seq: int | None,
+        part_id: str | None,
+        label: str,
+        by: str | None,
+        note: str | None = None,
+    ) -> dict:
         """Store a person's decision on a kept part and publish it; raises NotInStore."""
         if self.review is None:
             raise NotInStore("the review queue is turned off")
         seq = self.review.find(seq, part_id)
-        doc = self.review.label(seq, label, by)
+        doc = self.review.label(seq, label, by, note)
         message = {
             "v": PAYLOAD_VERSION,
             "station": self.cfg.station,
@@ -46,6 +59,7 @@ class Labels:
             "labelled_at": doc["at"],
             "verdict": doc["verdict"],
             "score": doc["score"],
+            **({"note": doc["note"]} if doc.get("note") else {}),
         }
         self.conn.store("label", json_bytes(message), self.cfg.mqtt.qos)
         return message

@@ -59,6 +59,20 @@ class Item:
     part_id: str | None
     created: float
     size: int
+    verdict: str
+    score: float
+    labelled: dict | None = None  # label, by, at (and note): what a person decided
+
+    def row(self) -> dict:
+        """The part as a line of the review queue."""
+        return {
+            "seq": self.seq,
+            "part_id": self.part_id,
+            "verdict": self.verdict,
+            "score": self.score,
+            "kept_at": round(self.created, 3),
+            "labelled": self.labelled,
+        }
 
 
 def folder_of(path: Path | None, outbox: Path) -> Path:
@@ -87,16 +101,24 @@ class ReviewStore:
             if not (d.is_dir() and d.name.isdigit() and (d / INSPECTION).is_file()):
                 continue
             try:
-                doc = json.loads((d / INSPECTION).read_text())
+                doc = self.read(int(d.name))
                 size = sum(f.stat().st_size for f in d.iterdir())
-            except (OSError, ValueError) as exc:  # damaged on disk: dropped, not fatal
+                created = (d / INSPECTION).stat().st_mtime
+                item = Item(
+                    int(d.name),
+                    doc.get("part_id"),
+                    created,
+                    size,
+                    doc["verdict"],
+                    float(doc["score"]),
+                    doc.get("labelled"),
+                )
+            except (OSError, ValueError, KeyError) as exc:  # damaged on disk: dropped
                 log.warning("review store: removing unreadable item %s (%s)", d.name, exc)
                 shutil.rmtree(d, ignore_errors=True)
                 self.removed += 1
                 continue
-            found.append(
-                Item(int(d.name), doc.get("part_id"), (d / INSPECTION).stat().st_mtime, size)
-            )
+            found.append(item)
         for item in sorted(found, key=lambda i: i.seq):
             self._items[item.seq] = item
 
@@ -137,7 +159,9 @@ class ReviewStore:
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)  # a full disk leaves no half item behind
             raise
-        item = Item(result.seq, result.part_id, time.time(), sum(map(len, files.values())))
+        size = sum(map(len, files.values()))
+        created = (final / INSPECTION).stat().st_mtime  # as read back at the next start
+        item = Item(result.seq, result.part_id, created, size, insp.verdict, float(insp.score))
         with self._lock:
             self._items[result.seq] = item
             self._enforce()
@@ -186,16 +210,43 @@ class ReviewStore:
         wanted = f"seq {seq}" if seq is not None else f"part_id {part_id!r}"
         raise NotInStore(f"no kept part with {wanted} (never kept, or removed by the limits)")
 
-    def label(self, seq: int, label: str, by: str | None) -> dict:
+    def label(self, seq: int, label: str, by: str | None, note: str | None = None) -> dict:
         """Record a person's (or a line system's) decision; returns the inspection with it."""
         if label not in LABELS:
             raise ValueError(f"label must be one of {', '.join(LABELS)}")
         folder = self.root / f"{seq:012d}"
         doc = {"label": label, "by": by, "at": round(time.time(), 3)}
+        if note:
+            doc["note"] = note
         tmp = folder / f".{LABEL}.tmp"
         tmp.write_text(json.dumps(doc))
         tmp.replace(folder / LABEL)
+        with self._lock:
+            if seq in self._items:
+                self._items[seq].labelled = doc
         return {**self.read(seq), **doc}
+
+    def listing(
+        self, verdict: str | None = None, decided: bool | None = None, limit: int = 60
+    ) -> list[dict]:
+        """The kept parts, newest first, of a verdict and decided or not (None: any)."""
+        rows = []
+        with self._lock:
+            for item in reversed(self._items.values()):
+                if verdict is not None and item.verdict != verdict:
+                    continue
+                if decided is not None and (item.labelled is not None) != decided:
+                    continue
+                rows.append(item.row())
+                if len(rows) == limit:
+                    break
+        return rows
+
+    def counts(self) -> dict[str, int]:
+        """How many kept parts wait for a decision, and how many were decided."""
+        with self._lock:
+            decided = sum(1 for i in self._items.values() if i.labelled is not None)
+            return {"undecided": len(self._items) - decided, "decided": decided}
 
     def read(self, seq: int) -> dict:
         folder = self.root / f"{seq:012d}"

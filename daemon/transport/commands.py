@@ -13,8 +13,9 @@ from lineside.deploy.contract import COMMANDS, LABELS, MAX_ID_CHARS
 
 MAX_COMMAND_BYTES = 64 * 1024  # bundles (cmd/model) are checked by their own size limit
 SIGNATURE_FIELDS = {"command", "station", "issued_at", "key_id", "signature"}
-LABEL_FIELDS = {"seq", "label", "by"}
+LABEL_FIELDS = {"seq", "label", "by", "note"}
 MAX_BY_CHARS = 64
+MAX_NOTE_CHARS = 500
 
 
 class CommandError(ValueError):
@@ -83,7 +84,8 @@ def parse(name: str, payload: bytes) -> Command:
 
 
 def _check_label(doc: dict, request_id: str | None) -> None:
-    """`{"seq": 1234 | "part_id": "...", "label": "good" | "defective", "by": "..."}`"""
+    """`{"seq": 1234 | "part_id": "...", "label": "good" | "defective", "by": "...",
+    "note": "..."}`"""
     seq = doc.get("seq")
     if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool) or seq < 0):
         raise CommandError("'seq' must be a non-negative integer", request_id)
@@ -95,4 +97,9 @@ def _check_label(doc: dict, request_id: str | None) -> None:
     if by is not None and (not isinstance(by, str) or len(by) > MAX_BY_CHARS):
         raise CommandError(
             f"'by' must be a string of at most {MAX_BY_CHARS} characters", request_id
+        )
+    note = doc.get("note")
+    if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE_CHARS):
+        raise CommandError(
+            f"'note' must be a string of at most {MAX_NOTE_CHARS} characters", request_id
         )

@@ -82,6 +82,32 @@ def test_a_restart_keeps_the_queue_and_its_labels(tmp_path, results):
         again.find(seq=99)
 
 
+def test_the_queue_is_listed_by_verdict_and_decision_with_who_and_when(tmp_path, results):
+    store = ReviewStore(Review(), tmp_path / "review")
+    for seq, result in enumerate(results):
+        store.add(_with_seq(result, seq))
+    verdicts = {seq: r.inspection.verdict for seq, r in enumerate(results)}
+    store.label(3, "defective", "anna", note="scratch at the rim")
+    store.label(5, "good", "ben")
+    newest_first = [row["seq"] for row in store.listing()]
+    assert newest_first == sorted(verdicts, reverse=True)
+    for wanted in ("pass", "review", "fail"):
+        rows = store.listing(verdict=wanted)
+        assert [r["seq"] for r in rows] == sorted(
+            (s for s, v in verdicts.items() if v == wanted), reverse=True
+        )
+    decided = store.listing(decided=True)
+    assert [(r["seq"], r["labelled"]["by"]) for r in decided] == [(5, "ben"), (3, "anna")]
+    assert decided[1]["labelled"]["note"] == "scratch at the rim"
+    assert "note" not in decided[0]["labelled"] and decided[0]["labelled"]["at"] > 0
+    assert len(store.listing(decided=False)) == len(results) - 2
+    assert len(store.listing(limit=4)) == 4
+    assert store.counts() == {"undecided": len(results) - 2, "decided": 2}
+    # Read back at start, decisions included.
+    again = ReviewStore(Review(), tmp_path / "review")
+    assert again.listing(decided=True) == decided
+
+
 def test_the_policy_keeps_reviews_and_samples_fails_and_passes(tmp_path, results):
     store = ReviewStore(Review(fail_every=2, pass_every=0), tmp_path / "review")
     sink = ReviewSink(store)
@@ -106,7 +132,9 @@ BAD_LABELS = {
     "negative seq": ({"seq": -1, "label": "good"}, "'seq' must be"),
     "bool seq": ({"seq": True, "label": "good"}, "'seq' must be"),
     "long by": ({"seq": 1, "label": "good", "by": "x" * 65}, "'by' must be"),
-    "unknown field": ({"seq": 1, "label": "good", "note": "x"}, "unknown field(s): note"),
+    "long note": ({"seq": 1, "label": "good", "note": "x" * 501}, "'note' must be"),
+    "number note": ({"seq": 1, "label": "good", "note": 5}, "'note' must be"),
+    "unknown field": ({"seq": 1, "label": "good", "why": "x"}, "unknown field(s): why"),
 }
 
 
@@ -121,6 +149,8 @@ def test_label_commands_are_checked(doc, message):
 def test_a_good_label_command_parses():
     cmd = commands.parse("label", b'{"id": "r1", "part_id": "A-17", "label": "defective"}')
     assert cmd.id == "r1" and cmd.part_id == "A-17" and cmd.doc["label"] == "defective"
+    cmd = commands.parse("label", b'{"seq": 4, "label": "good", "note": "dust, wiped"}')
+    assert cmd.doc["note"] == "dust, wiped"
 
 
 def test_a_damaged_item_is_dropped_at_start_not_fatal(tmp_path, results):
