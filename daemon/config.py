@@ -182,9 +182,7 @@ class Review(_Frozen):
     """The review queue: parts kept on the box for a person to label (docs/review.md)."""
 
     enabled: bool = True
-    path: Path | None = Field(
-        default=None, description="unset: a `review` folder beside the outbox"
-    )
+    path: Path | None = Field(default=None, description="unset: `review` beside the outbox")
     max_items: int = Field(default=1000, ge=1)
     max_bytes: int = Field(default=500_000_000, ge=100_000)
     reserve_share: float = Field(
@@ -204,17 +202,20 @@ class Ui(_Frozen):
 
     bind: str = Field(default="127.0.0.1", description="default: this box only")
     port: int = Field(default=8080, ge=1, le=65535)
-    token_file: Path | None = Field(default=None, description="the login token or password")
-    token_credential: str | None = Field(
-        default=None, description="name of a systemd credential in $CREDENTIALS_DIRECTORY"
-    )
+    # Log in as operators ("name: password" lines) or with one token, from a file or credential.
+    accounts_file: Path | None = None
+    accounts_credential: str | None = None
+    token_file: Path | None = None
+    token_credential: str | None = None
     trend_minutes: float = Field(default=10.0, gt=0, le=240)
     refresh_s: float = Field(default=0.5, ge=0.1, description="how often the page is updated")
+    outbox_alarm_share: float = Field(default=0.1, gt=0, le=1)  # of max_rows: a banner
 
     @model_validator(mode="after")
-    def _one_token_source(self) -> Ui:
-        if (self.token_file is None) == (self.token_credential is None):
-            raise ValueError("give token_file or token_credential (one of them)")
+    def _one_login_source(self) -> Ui:
+        sources = ("accounts_file", "accounts_credential", "token_file", "token_credential")
+        if sum(getattr(self, s) is not None for s in sources) != 1:
+            raise ValueError(f"give one of {', '.join(sources)}")
         return self
 
 

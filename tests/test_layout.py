@@ -44,7 +44,7 @@ LEVELS = {
     "bench": 6,
 }
 TOP_LEVEL_MODULES = {
-    *("__init__", "cli", "bench", "config", "runtime", "telemetry", "memory", "page"),
+    *("__init__", "cli", "bench", "config", "runtime", "telemetry", "memory"),
 }
 
 FORBIDDEN = {

@@ -9,7 +9,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from lineside.daemon.config import Config, ConfigError, read_secret
+from lineside.daemon.config import Config, ConfigError
 from lineside.daemon.sinks.review import folder_of
 from lineside.daemon.transport.link import read_password
 from lineside.deploy import signing
@@ -65,22 +65,15 @@ def _plant_links(cfg: Config) -> None:
             raise ConfigError(
                 f"{section}: needs the '{section}' extra: pip install 'lineside[{section}]'"
             )
-    if cfg.ui is not None:
-        read_token(cfg.ui)
+    if cfg.ui is not None and importlib.util.find_spec("starlette") is not None:
+        from lineside.daemon.page import accounts
+
+        accounts.load(cfg.ui)
     if cfg.opcua is not None:
         _readable("opcua.certificate", cfg.opcua.certificate)
         _readable("opcua.private_key", cfg.opcua.private_key)
         if not Path(cfg.opcua.trusted_clients).is_dir():
             raise ConfigError(f"opcua.trusted_clients: {cfg.opcua.trusted_clients}: not a folder")
-
-
-def read_token(ui) -> str:
-    """The page's login token from its file or systemd credential; at least 12 characters."""
-    token = read_secret("ui.token", ui.token_file, ui.token_credential) or ""
-    if len(token) < 12:
-        where = "ui.token_file" if ui.token_file is not None else "ui.token_credential"
-        raise ConfigError(f"{where}: the token must be at least 12 characters")
-    return token
 
 
 def _readable(key: str, path: Path) -> None:

@@ -22,7 +22,7 @@ from lineside.daemon.core.preprocess import FrameError
 from lineside.daemon.intake.bundle_store import BundleStore, Loaded
 from lineside.daemon.intake.model_watch import FolderWatch
 from lineside.daemon.intake.swap import Job, ModelSwap
-from lineside.daemon.service import consumers, preflight, stats
+from lineside.daemon.service import consumers, stats
 from lineside.daemon.service.control import Control
 from lineside.daemon.service.labels import Labels
 from lineside.daemon.sinks import Result, Sink
@@ -96,15 +96,21 @@ class Station:
 
     def _page(self):
         """The operator's page (the `ui` extra, checked by preflight); it reads this station."""
-        from lineside.daemon.page import Page, PageSource
+        from lineside.daemon.page import Page, PageSource, accounts
         from lineside.daemon.sinks.page import PageSink
 
-        sink = PageSink(self.telemetry, self.health, self.cfg.ui.trend_minutes)
+        ewma = self.drift.score_ewma if self.drift is not None else (lambda: None)
+        sink = PageSink(self.telemetry, self.health, self.cfg.ui.trend_minutes, ewma)
         self.sinks.append(sink)
         source = PageSource(
-            self.cfg.station, self.health, self.page_stats, self.review, self.labels.record
+            self.cfg.station,
+            self.health,
+            self.page_stats,
+            self.review,
+            self.labels.record,
+            self.cfg.outbox.max_rows,
         )
-        return Page(self.cfg.ui, preflight.read_token(self.cfg.ui), source, sink)
+        return Page(self.cfg.ui, accounts.load(self.cfg.ui), source, sink)
 
     @property
     def active(self) -> Loaded:
@@ -208,6 +214,7 @@ class Station:
         cam, conn = self.camera, self.conn
         return {
             "camera": "fault" if self.telemetry.frame_fault else cam.state,
+            "camera_fault": self.telemetry.frame_fault,
             "camera_online": cam.state == "ok",
             "dropped_frames": cam.dropped,
             "outbox_depth": conn.depth(),

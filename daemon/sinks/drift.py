@@ -104,6 +104,15 @@ class DriftSink:
         with self._lock:
             return self._monitor is not None and self._monitor.active
 
+    def score_ewma(self) -> float | None:
+        """The average of the good parts' scores as the score chart has it (None when the
+        bundle is not monitored or no good part was seen yet)."""
+        with self._lock:
+            if self._monitor is None:
+                return None
+            chart = self._monitor.charts["score"]
+            return chart.value if chart.count else None
+
     def state(self) -> dict:
         """For `stats`: the alarm and each chart's average against its limit."""
         with self._lock:

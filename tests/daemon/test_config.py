@@ -81,10 +81,14 @@ BAD = {
         ),
         "opcua.endpoint: 'http://x'",
     ),
-    "ui without a token": (_with("ui", {"port": 8080}), "ui: give token_file or token_credential"),
+    "ui without a login": (_with("ui", {"port": 8080}), "ui: give one of accounts_file, "),
     "ui with two tokens": (
         _with("ui", {"token_file": "t", "token_credential": "c"}),
-        "ui: give token_file or token_credential",
+        "ui: give one of accounts_file, accounts_credential, token_file, token_credential",
+    ),
+    "ui with accounts and a token": (
+        _with("ui", {"accounts_file": "a", "token_file": "t"}),
+        "ui: give one of accounts_file, ",
     ),
     "drift weight over 1": (_with("drift.weight", 1.5), "drift.weight: 1.5"),
     "review keeps nothing": (_with("review.max_items", 0), "review.max_items: 0"),

@@ -76,6 +76,14 @@ CASES = {
         lambda t: {"ui": {"token_file": str(_file(t))}},
         "at least 12 characters",
     ),
+    "operators' file missing": (
+        lambda t: {"ui": {"accounts_file": str(t / "no-operators")}},
+        "ui.accounts_file: ",
+    ),
+    "operators' file with a short password": (
+        lambda t: {"ui": {"accounts_file": str(_file(t))}},
+        "ui.accounts_file line 1: ",
+    ),
     "review folder under a file": (
         lambda t: {"review": {"path": str(_file(t) / "review")}},
         "review.path: ",

@@ -1,20 +1,20 @@
-"""The operator's page: live view, score trend, station state, and the review queue to label.
+"""The page's web server: routes for the live view, the state, the review queue and labels.
 
 Served by the daemon (Starlette on uvicorn, in its own thread, only when `ui:` is configured).
 It reads what the station keeps: the latest result (kept by `sinks.page.PageSink`, a reference
 and a trend point per inspection, nothing rendered), the station's health and the review store.
 The overlay is rendered when a browser asks for it, at the page's rate, never on the frame
-thread, and not at all while no page is open. Every route but the login needs the session
-cookie set by logging in with the token (or the token as a bearer header); labelling is a POST.
+thread, and not at all while no page is open. Every route but the login and the page's script
+and style needs the session cookie set by logging in with an operator's password (or the
+password as a bearer header); labelling is a POST, recorded under the operator's name.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
+import html
 import json
 import logging
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +36,8 @@ from starlette.routing import Route
 
 from lineside.daemon.config import Ui
 from lineside.daemon.core import heatmap
+from lineside.daemon.page.accounts import SESSION_S, Sessions
+from lineside.daemon.page.alarms import alarms
 from lineside.daemon.sinks.page import PageSink
 from lineside.daemon.sinks.review import FRAME, HEATMAP, NotInStore, ReviewStore
 from lineside.deploy.contract import LABELS
@@ -44,9 +46,11 @@ from lineside.deploy.manifest import VERDICTS
 log = logging.getLogger(__name__)
 
 COOKIE = "lineside_session"
-SESSION_S = 12 * 3600
 REVIEW_ROWS = 60
+MAX_NOTE = 500  # as `note` in `cmd/label`
 ITEM_FILES = (FRAME, HEATMAP)  # what the page may fetch of a kept part
+ASSETS = {"page.js": "text/javascript", "page.css": "text/css"}  # served without a login
+PROTECTED = ("/api/", "/events", "/live", "/review/")
 
 
 @dataclass(frozen=True)
@@ -57,15 +61,16 @@ class PageSource:
     health: Callable[[], dict]
     state: Callable[[], dict]  # the drift monitor's and the review queue's state
     review: ReviewStore | None
-    record_label: Callable[[int | None, str | None, str, str | None], dict]
+    record_label: Callable[..., dict]  # (seq, part_id, label, by, note) -> the label message
+    outbox_rows: int  # the outbox's capacity, for its banner
 
 
 class Page:
-    def __init__(self, cfg: Ui, token: str, source: PageSource, sink: PageSink) -> None:
-        self.cfg, self.token, self.source, self.sink = cfg, token, source, sink
-        self._sessions: dict[str, float] = {}
+    def __init__(self, cfg: Ui, accounts: dict[str, str], source: PageSource, sink: PageSink):
+        self.cfg, self.source, self.sink = cfg, source, sink
+        self.sessions = Sessions(accounts)
         self._render_lock = threading.Lock()
-        self._rendered: tuple[int, bytes] | None = None
+        self._rendered: dict[bool, tuple[int, bytes]] = {}  # with the map or not -> seq, JPEG
         self._state: tuple[float, str] | None = None
         self.renders = 0
         app = Starlette(routes=self._routes())
@@ -84,11 +89,14 @@ class Page:
         return [
             Route("/login", self.login_form, methods=["GET"]),
             Route("/login", self.login, methods=["POST"]),
+            Route("/logout", self.logout, methods=["POST"]),
+            Route("/assets/{name}", self.asset),
             Route("/", self.index),
             Route("/events", self.events),
             Route("/api/state", self.state_json),
             Route("/live.jpg", self.live),
             Route("/api/review", self.review_list),
+            Route("/api/part/{seq:int}", self.part),
             Route("/api/label", self.label, methods=["POST"]),
             Route("/review/{seq:int}/{name}", self.review_file),
         ]
@@ -110,17 +118,16 @@ class Page:
 
     # --- login ---------------------------------------------------------------------------------
 
-    def _authorized(self, request: Request) -> bool:
-        session = request.cookies.get(COOKIE)
-        if session and self._sessions.get(session, 0) > time.time():
-            return True
+    def _operator(self, request: Request) -> str | None:
+        """The name of the operator the request comes from; None when not logged in."""
+        name = self.sessions.name(request.cookies.get(COOKIE))
+        if name is not None:
+            return name
         bearer = request.headers.get("authorization", "")
-        return bearer.startswith("Bearer ") and hmac.compare_digest(
-            bearer[7:].encode(), self.token.encode()
-        )
+        return self.sessions.who(bearer[7:]) if bearer.startswith("Bearer ") else None
 
     def _refuse(self, request: Request) -> Response:
-        if request.url.path.startswith(("/api/", "/events", "/live", "/review/")):
+        if request.url.path.startswith(PROTECTED):
             return JSONResponse({"error": "log in first"}, status_code=401)
         return RedirectResponse("/login", status_code=303)
 
@@ -129,24 +136,38 @@ class Page:
 
     async def login(self, request: Request) -> Response:
         form = await request.form()
-        given = str(form.get("token", ""))
-        if not hmac.compare_digest(given.encode(), self.token.encode()):
+        name = self.sessions.who(str(form.get("password", "")))
+        if name is None:
             await asyncio.sleep(1.0)  # slows guessing
-            return HTMLResponse(_asset("login.html").replace("<!--error-->", "Wrong token."), 401)
-        session = secrets.token_urlsafe(32)
-        now = time.time()
-        self._sessions = {s: t for s, t in self._sessions.items() if t > now}
-        self._sessions[session] = now + SESSION_S
+            page = _asset("login.html").replace("<!--error-->", "Wrong password.")
+            return HTMLResponse(page, 401)
+        log.info("page: %s logged in", name)
         response = RedirectResponse("/", status_code=303)
-        response.set_cookie(COOKIE, session, max_age=SESSION_S, httponly=True, samesite="strict")
+        response.set_cookie(
+            COOKIE, self.sessions.open(name), max_age=SESSION_S, httponly=True, samesite="strict"
+        )
         return response
+
+    async def logout(self, request: Request) -> Response:
+        self.sessions.close(request.cookies.get(COOKIE))
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE)
+        return response
+
+    async def asset(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in ASSETS:
+            return Response(status_code=404)
+        return Response(_asset(name), media_type=ASSETS[name])
 
     # --- the live view -------------------------------------------------------------------------
 
     async def index(self, request: Request) -> Response:
-        if not self._authorized(request):
+        operator = self._operator(request)
+        if operator is None:
             return self._refuse(request)
-        return HTMLResponse(_asset("page.html"))
+        page = _asset("page.html").replace("{{operator}}", html.escape(operator))
+        return HTMLResponse(page.replace("{{station}}", html.escape(self.source.station)))
 
     def state_text(self) -> str:
         """The state as JSON, computed at most once per `refresh_s` however many pages are open."""
@@ -160,11 +181,14 @@ class Page:
         health = self.source.health()
         values = self.sink.view.values(health)
         stats = self.source.state()
+        latest = self.sink.latest
         return {
             "station": self.source.station,
             "seq": values["Inspection/Seq"],
+            "part_id": values["Inspection/PartId"] or None,
             "verdict": values["Inspection/Verdict"],
             "score": values["Inspection/Score"],
+            "regions": len(latest.inspection.regions) if latest else 0,
             "review_at": values["Thresholds/ReviewAt"],
             "fail_at": values["Thresholds/FailAt"],
             "counts": {v: values[f"Counts/{v.capitalize()}"] for v in VERDICTS},
@@ -175,18 +199,26 @@ class Page:
             "outbox": health["outbox_depth"],
             "model": health["model"],
             "drift": stats["drift"],
-            "review": stats["review"],
+            "review": {**stats["review"], **self._queue_counts()},
+            "alarms": alarms(
+                health, stats["drift"], self.source.outbox_rows, self.cfg.outbox_alarm_share
+            ),
             "trend": self.sink.points(),
+            "now": round(time.time(), 1),
         }
 
+    def _queue_counts(self) -> dict:
+        store = self.source.review
+        return store.counts() if store is not None else {}
+
     async def state_json(self, request: Request) -> Response:
-        if not self._authorized(request):
+        if self._operator(request) is None:
             return self._refuse(request)
         return JSONResponse(self.state())
 
     async def events(self, request: Request) -> Response:
         """Server-sent events: the state at the page's rate, while the page is open."""
-        if not self._authorized(request):
+        if self._operator(request) is None:
             return self._refuse(request)
 
         async def stream():
@@ -197,50 +229,58 @@ class Page:
         return StreamingResponse(stream(), media_type="text/event-stream")
 
     def live(self, request: Request) -> Response:
-        """The latest frame with its heatmap and outlines, rendered once per inspection shown
-        (several open pages share it). A plain function: Starlette runs it in a worker thread."""
-        if not self._authorized(request):
+        """The latest frame with its heatmap (`?map=0`: outlines only) and outlines, rendered once
+        per inspection shown (several open pages share it). A plain function: Starlette runs it
+        in a worker thread."""
+        if self._operator(request) is None:
             return self._refuse(request)
         result = self.sink.latest
         if result is None:
             return Response(status_code=204)
+        with_map = request.query_params.get("map", "1") != "0"
         with self._render_lock:
-            if self._rendered is None or self._rendered[0] != result.seq:
+            done = self._rendered.get(with_map)
+            if done is None or done[0] != result.seq:
                 threshold = result.bundle.manifest.postprocess.pixel_threshold
-                overlay = heatmap.render(result.frame.image, result.inspection, threshold)
-                self._rendered = (result.seq, heatmap.encode_jpeg(overlay, 80))
+                overlay = heatmap.render(result.frame.image, result.inspection, threshold, with_map)
+                done = self._rendered[with_map] = (result.seq, heatmap.encode_jpeg(overlay, 80))
                 self.renders += 1
-            data = self._rendered[1]
-        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+        return Response(done[1], media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     # --- the review queue ----------------------------------------------------------------------
 
     def review_list(self, request: Request) -> Response:
-        if not self._authorized(request):
+        """The kept parts, newest first: `?verdict=review|fail|pass` and
+        `?decided=yes|no` filter them."""
+        if self._operator(request) is None:
             return self._refuse(request)
         store = self.source.review
         if store is None:
             return JSONResponse({"items": [], "enabled": False})
-        rows = []
-        for seq in reversed(store.items()[-REVIEW_ROWS:]):
-            try:
-                doc = store.read(seq)
-            except (OSError, ValueError):
-                continue  # removed by the limits while listing
-            rows.append(
-                {
-                    "seq": seq,
-                    "part_id": doc.get("part_id"),
-                    "verdict": doc["verdict"],
-                    "score": doc["score"],
-                    "inspected_at": doc.get("inspected_at"),
-                    "label": (doc.get("labelled") or {}).get("label"),
-                }
-            )
-        return JSONResponse({"items": rows, "enabled": True})
+        verdict = request.query_params.get("verdict") or None
+        decided = {"yes": True, "no": False}.get(request.query_params.get("decided", ""))
+        if verdict is not None and verdict not in VERDICTS:
+            return JSONResponse({"error": f"verdict must be one of {', '.join(VERDICTS)}"}, 400)
+        rows = store.listing(verdict, decided, REVIEW_ROWS)
+        return JSONResponse({"items": rows, "enabled": True, **store.counts()})
+
+    def part(self, request: Request) -> Response:
+        """One kept part: its inspection (regions, score, thresholds, model) and decision."""
+        if self._operator(request) is None:
+            return self._refuse(request)
+        store = self.source.review
+        if store is None:
+            return JSONResponse({"error": "the review queue is turned off"}, 404)
+        try:
+            doc = store.read(request.path_params["seq"])
+        except (OSError, ValueError):
+            return JSONResponse({"error": "no such kept part (removed by the limits?)"}, 404)
+        for region in doc.get("regions", []):
+            region.pop("contour", None)  # drawn on the heatmap image; the page lists the rest
+        return JSONResponse(doc)
 
     def review_file(self, request: Request) -> Response:
-        if not self._authorized(request):
+        if self._operator(request) is None:
             return self._refuse(request)
         name, seq = request.path_params["name"], request.path_params["seq"]
         store = self.source.review
@@ -253,21 +293,29 @@ class Page:
             return Response(status_code=404)
 
     async def label(self, request: Request) -> Response:
-        if not self._authorized(request):
+        """`{"seq": N, "label": "good" | "defective", "note": "..."}`, recorded under the name
+        of the operator who sent it."""
+        operator = self._operator(request)
+        if operator is None:
             return self._refuse(request)
         try:
             doc = await request.json()
             seq, label = int(doc["seq"]), str(doc["label"])
+            note = str(doc.get("note") or "").strip() or None
         except (ValueError, KeyError, TypeError):
             return JSONResponse({"error": 'expected {"seq": N, "label": ...}'}, 400)
         if label not in LABELS:
             return JSONResponse({"error": f"label must be one of {', '.join(LABELS)}"}, 400)
+        if note is not None and len(note) > MAX_NOTE:
+            return JSONResponse({"error": f"the note is longer than {MAX_NOTE} characters"}, 400)
         try:
-            message = await asyncio.to_thread(self.source.record_label, seq, None, label, "page")
+            message = await asyncio.to_thread(
+                self.source.record_label, seq, None, label, operator, note
+            )
         except NotInStore as exc:
             return JSONResponse({"error": str(exc)}, 404)
         return JSONResponse(message)
 
 
 def _asset(name: str) -> str:
-    return resources.files("lineside.daemon").joinpath("assets", name).read_text()
+    return resources.files("lineside.daemon.page").joinpath("assets", name).read_text()
