@@ -204,6 +204,7 @@ class Page:
                 health, stats["drift"], self.source.outbox_rows, self.cfg.outbox_alarm_share
             ),
             "trend": self.sink.points(),
+            "trend_s": self.sink.trend_s,
             "now": round(time.time(), 1),
         }
 
