@@ -4,8 +4,9 @@
 
 Runs `lineside-daemon run` on a synthetic parts video read as fast as the box decodes it (no
 broker needed: results wait in the outbox), once with no `ui:` section and once with the page
-served and one client doing what the page does: following the server-sent events and fetching
-the rendered live image at every new inspection it is shown. The inspected frames per second
+served and one client doing what the page does: following the server-sent events, fetching
+the rendered live image at every new inspection it is shown, and listing the review queue every
+3 s. The inspected frames per second
 are the median of the daemon's own `stats` over the run, after a warm-up.
 """
 
@@ -59,6 +60,7 @@ def run(bundle: Path, video: Path, work: Path, seconds: float, threads: int, pag
     stop = threading.Event()
     if page:
         threading.Thread(target=_client, args=(port, stop, shown), daemon=True).start()
+        threading.Thread(target=_queue, args=(port, stop), daemon=True).start()
     time.sleep(seconds)
     stop.set()
     proc.terminate()
@@ -91,6 +93,19 @@ def _client(port: int, stop: threading.Event, shown: list[int]) -> None:
                         last = seq
         except OSError:
             time.sleep(0.5)  # the page is not up yet
+
+
+def _queue(port: int, stop: threading.Event) -> None:
+    """What the page's review queue does: list the parts to decide every 3 s."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/review?decided=no",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    while not stop.wait(3.0):
+        try:
+            urllib.request.urlopen(request, timeout=10).read()
+        except OSError:
+            pass  # the page is not up yet
 
 
 def main() -> int:

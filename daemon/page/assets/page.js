@@ -6,7 +6,7 @@ const ICON = {pass: "\u2713", review: "!", fail: "\u2715"};
 const SVGNS = "http://www.w3.org/2000/svg";
 let shown = null, lastAlarms = "", lastQueue = "", order = [], current = null;
 
-const num = v => (v == null ? "-" : Number(v).toPrecision(4));
+const num = v => (v == null ? "-" : v === 0 ? "0" : Number(v).toPrecision(4));
 const clock = t => new Date(t * 1000).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false});
 const esc = s => String(s).replace(/[&<>"']/g, c => `&#${c.charCodeAt(0)};`);
 
@@ -82,7 +82,8 @@ function drawTrend() {
   const scores = pts.map(p => p[1]).filter(v => v > 0);
   const lo = Math.min(s.review_at / 3, ...scores) * 0.8;
   const hi = Math.max(s.fail_at * 1.5, ...scores) * 1.25;
-  const y = v => T + (H - T - B) * (Math.log(hi) - Math.log(Math.max(v, lo))) / (Math.log(hi) - Math.log(lo));
+  // Scores below the axis (a score of 0 has no log) sit just inside its floor, not on it.
+  const y = v => T + (H - T - B) * (Math.log(hi) - Math.log(Math.max(v, lo * 1.12))) / (Math.log(hi) - Math.log(lo));
   const x = t => L + (W - L - R) * (t - t0) / (t1 - t0);
   for (const v of ticks(lo, hi)) {
     svg.append(el("line", {x1: L, x2: W - R, y1: y(v), y2: y(v), class: "grid-line"}));
