@@ -13,6 +13,7 @@ are the median of the daemon's own `stats` over the run, after a warm-up.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import statistics
@@ -102,10 +103,8 @@ def _queue(port: int, stop: threading.Event) -> None:
         headers={"Authorization": f"Bearer {TOKEN}"},
     )
     while not stop.wait(3.0):
-        try:
+        with contextlib.suppress(OSError):  # the page is not up yet
             urllib.request.urlopen(request, timeout=10).read()
-        except OSError:
-            pass  # the page is not up yet
 
 
 def main() -> int:

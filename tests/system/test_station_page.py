@@ -142,6 +142,14 @@ def test_the_login_keeps_everything_behind_a_password(station, browser):
     assert (
         _status(f"{base}/api/state", headers={"Authorization": "Bearer guess-guess-guess"}) == 401
     )
+    # Bad requests are answered with what is wrong, and change nothing.
+    bearer = {"Authorization": f"Bearer {BEN}", "Content-Type": "application/json"}
+    assert _status(f"{base}/api/review?verdict=maybe", headers=bearer) == 400
+    long_note = json.dumps({"seq": 1, "label": "good", "note": "x" * 501}).encode()
+    assert _status(f"{base}/api/label", long_note, bearer) == 400
+    bad_label = json.dumps({"seq": 1, "label": "fine"}).encode()
+    assert _status(f"{base}/api/label", bad_label, bearer) == 400
+    assert _status(f"{base}/api/part/999999", headers=bearer) == 404
     _log_in(browser, base, ANNA)
     assert browser.find_element(By.ID, "operator").text == "anna"
 

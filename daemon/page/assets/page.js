@@ -175,7 +175,8 @@ async function openPart(seq, within) {
   const th = doc.thresholds;
   $("part-h").textContent = `Part ${seq}` + (doc.part_id ? ` (id ${doc.part_id})` : "");
   $("part-verdict").innerHTML = `<span class="tag ${doc.verdict}">${ICON[doc.verdict]} ${doc.verdict}</span>: ` +
-    esc(reason(doc.verdict, doc.score, th.review_at, th.fail_at)) + `, inspected ${clock(doc.inspected_at)}`;
+    esc(reason(doc.verdict, doc.score, th.review_at, th.fail_at)) +
+    `, ${doc.regions.length} region${doc.regions.length === 1 ? "" : "s"}, inspected ${clock(doc.inspected_at)}`;
   const top = Math.max(th.fail_at * 1.5, doc.score * 1.1), at = v => (100 * v / top).toFixed(1) + "%";
   $("scorebar").style.setProperty("--r", at(th.review_at));
   $("scorebar").style.setProperty("--f", at(th.fail_at));
