@@ -205,6 +205,7 @@ class Page:
             ),
             "trend": self.sink.points(),
             "trend_s": self.sink.trend_s,
+            "refresh_s": self.cfg.refresh_s,
             "now": round(time.time(), 1),
         }
 

@@ -1,8 +1,8 @@
 """The operator's page in a real browser, on a daemon inspecting a video with a broker: behind
 its login (requests without a password refused), laid out for a panel, a tablet and a phone with
 no sideways scroll, accessible by axe-core's rules, a part opened from the review queue and
-decided by keyboard (the label on MQTT says which operator), and an alarm banner raised and
-cleared by the broker going down and coming back."""
+decided by keyboard (the label on MQTT says which operator), an alarm banner raised and
+cleared by the broker going down and coming back, and one raised when the station stops."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def station(tmp_path, broker, start_daemon, parts_video):
         ui={"port": port, "accounts_file": str(operators), "refresh_s": 0.3},
     )
     rec.wait_for(lambda: len(rec.on("inspection")) >= 3, 90, "inspections")
-    yield f"http://127.0.0.1:{port}", rec, tmp_path / "review"
+    yield f"http://127.0.0.1:{port}", rec, tmp_path / "review", daemon
     assert daemon.terminate()[0] == 0
     rec.close()
 
@@ -131,7 +131,7 @@ def _bottom(browser, element_id: str) -> float:
 
 
 def test_the_login_keeps_everything_behind_a_password(station, browser):
-    base, _, _ = station
+    base, _, _, _ = station
     assert _status(f"{base}/") == 303
     for path in ("/api/state", "/live.jpg", "/events", "/api/review", "/api/part/1"):
         assert _status(f"{base}{path}") == 401, path
@@ -155,7 +155,7 @@ def test_the_login_keeps_everything_behind_a_password(station, browser):
 
 
 def test_the_page_fits_a_panel_a_tablet_and_a_phone(station, browser, tmp_path):
-    base, _, _ = station
+    base, _, _, _ = station
     wait = _log_in(browser, base, ANNA)
     shots = _shots(tmp_path)
     for screen, (width, height) in SCREENS.items():
@@ -198,7 +198,7 @@ def test_the_page_fits_a_panel_a_tablet_and_a_phone(station, browser, tmp_path):
 
 
 def test_a_queue_decided_by_keyboard_says_who_decided(station, browser):
-    base, rec, review = station
+    base, rec, review, _ = station
     wait = _log_in(browser, base, ANNA)
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#queue .item")) >= 2)
     first, second = _open_from_queue(browser)[:2]
@@ -236,8 +236,8 @@ def test_a_queue_decided_by_keyboard_says_who_decided(station, browser):
     wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, f"#queue .item[data-seq='{first}']"))
 
 
-def test_the_heatmap_toggles_and_an_alarm_raises_and_clears(station, browser, broker, tmp_path):
-    base, _, _ = station
+def test_the_heatmap_toggles_and_alarms_raise_and_clear(station, browser, broker, tmp_path):
+    base, _, _, daemon = station
     wait = _log_in(browser, base, BEN)
     show_at(browser, *SCREENS["panel"])
     browser.find_element(By.ID, "show-map").click()
@@ -257,3 +257,9 @@ def test_the_heatmap_toggles_and_an_alarm_raises_and_clears(station, browser, br
     browser.save_screenshot(str(_shots(tmp_path) / "station-alarm-panel.png"))
     broker.start()
     WebDriverWait(browser, 60).until(lambda d: not d.find_elements(By.CSS_SELECTOR, banner))
+
+    # A page that no longer hears from its station says so, rather than look healthy.
+    assert not browser.find_elements(By.CSS_SELECTOR, "#stale .banner")
+    assert daemon.terminate()[0] == 0
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#stale .banner.alarm"))
+    assert "No update from the station" in browser.find_element(By.ID, "stale").text

@@ -5,6 +5,7 @@ const $ = id => document.getElementById(id);
 const ICON = {pass: "\u2713", review: "!", fail: "\u2715"};
 const SVGNS = "http://www.w3.org/2000/svg";
 let shown = null, lastAlarms = "", lastQueue = "", order = [], current = null;
+let lastUpdate = Date.now(), staleAfterMs = 5000;
 
 const num = v => (v == null ? "-" : v === 0 ? "0" : Number(v).toPrecision(4));
 const clock = t => new Date(t * 1000).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false});
@@ -19,6 +20,9 @@ function reason(verdict, score, reviewAt, failAt) {
 }
 
 function show(s) {
+  lastUpdate = Date.now();
+  staleAfterMs = Math.max(5000, 10000 * s.refresh_s);
+  $("stale").replaceChildren();
   chip("model", `model ${s.model.name} ${s.model.version}`, "");
   chip("camera", "camera " + s.camera, s.camera === "ok" ? "ok" : "bad");
   chip("broker", "broker " + s.broker, s.broker === "connected" ? "ok" : "bad");
@@ -44,6 +48,16 @@ function show(s) {
 
 function liveImage() {
   if (shown !== null) $("live").src = `/live.jpg?seq=${shown}&map=${$("show-map").checked ? 1 : 0}`;
+}
+
+// A page that stops hearing from the station says so: it must never look healthy on old news.
+function checkStale() {
+  if (Date.now() - lastUpdate < staleAfterMs || $("stale").children.length) return;
+  $("stale").innerHTML = `<div class="banner alarm" data-kind="page"><strong>ALARM: No update ` +
+    `from the station since ${clock(lastUpdate / 1000)}</strong><p>This page shows the last state ` +
+    `it received: the station is stopped or restarting, the network to it is down, or your ` +
+    `session has ended.</p><p><b>Check:</b> reload the page (and log in again); if it does not ` +
+    `come back, the box and its service (systemctl status lineside).</p></div>`;
 }
 
 function showAlarms(alarms) {
@@ -224,4 +238,4 @@ $("show-map").onchange = liveImage;
 $("f-verdict").onchange = $("f-decided").onchange = () => { lastQueue = ""; loadQueue(); };
 window.addEventListener("resize", drawTrend);
 new EventSource("/events").onmessage = e => show(JSON.parse(e.data));
-loadQueue(); setInterval(loadQueue, 3000);
+loadQueue(); setInterval(loadQueue, 3000); setInterval(checkStale, 1000);
