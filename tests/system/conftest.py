@@ -48,6 +48,17 @@ def signed_bundle(bundle_path, station_keys, tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="session")
+def signed_default(feature_fit, station_keys, tmp_path_factory):
+    """The default model family's bundle (fitted, the same every run), signed for the stations:
+    scores on the scale a line sees."""
+    from lineside.deploy import bundle as bundles
+
+    path = tmp_path_factory.mktemp("signed") / "flange-default-signed.lsb"
+    path.write_bytes(bundles.sign(feature_fit.path.read_bytes(), station_keys[0]))
+    return path
+
+
 @pytest.fixture
 def start_daemon(tmp_path, signed_bundle, station_keys):
     """start_daemon(port, **overrides) -> DaemonProcess; every process is stopped at the end."""

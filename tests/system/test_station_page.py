@@ -42,9 +42,9 @@ def _status(url: str, data: bytes | None = None, headers: dict | None = None) ->
 
 
 @pytest.fixture
-def station(tmp_path, broker, start_daemon, parts_video):
-    """A daemon inspecting a looped video, keeping every fail and review, its page served to
-    two operators; and a recorder of its MQTT topics."""
+def station(tmp_path, broker, start_daemon, parts_video, signed_default):
+    """A daemon inspecting a looped video with the default model, keeping every fail and
+    review, its page served to two operators; and a recorder of its MQTT topics."""
     operators = tmp_path / "operators"
     operators.write_text(f"# cell 1\nanna: {ANNA}\nben: {BEN}\n")
     port = free_port()
@@ -52,6 +52,7 @@ def station(tmp_path, broker, start_daemon, parts_video):
     daemon = start_daemon(
         broker.port,
         source={"kind": "video", "path": str(parts_video), "loop": True, "fps": 5},
+        model={"path": str(signed_default)},
         review={"path": str(tmp_path / "review"), "fail_every": 1},
         ui={"port": port, "accounts_file": str(operators), "refresh_s": 0.3},
     )

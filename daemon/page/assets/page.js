@@ -40,7 +40,6 @@ function show(s) {
   }
   for (const v of ["pass", "review", "fail"]) $("n-" + v).textContent = s.counts[v];
   $("dropped").textContent = s.dropped;
-  $("trend-minutes").textContent = Math.round(s.trend_s / 60);
   if (s.seq !== null && s.seq !== shown) { shown = s.seq; liveImage(); }
   trend.state = s;
   drawTrend();
@@ -92,7 +91,11 @@ function drawTrend() {
   const W = svg.clientWidth || 600, H = svg.clientHeight || 240, L = 56, R = 12, T = 10, B = 26;
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   svg.replaceChildren();
-  const pts = s.trend, t1 = s.now, t0 = t1 - s.trend_s;
+  // A station that started minutes ago shows its minutes, not a window of empty time.
+  const pts = s.trend, t1 = s.now;
+  const t0 = Math.min(t1 - 60, Math.max(t1 - s.trend_s, pts.length ? pts[0][0] - 5 : 0));
+  const span = t1 - t0;
+  $("trend-span").textContent = span < 120 ? `last ${Math.round(span)} s` : `last ${Math.round(span / 60)} minutes`;
   const scores = pts.map(p => p[1]).filter(v => v > 0);
   const lo = Math.min(s.review_at / 3, ...scores) * 0.8;
   const hi = Math.max(s.fail_at * 1.5, ...scores) * 1.25;
@@ -110,10 +113,10 @@ function drawTrend() {
   }
   const chart = s.drift && s.drift.charts && s.drift.charts.score;
   const lines = [[s.fail_at, "th-fail", "fail " + num(s.fail_at)], [s.review_at, "th-review", "review " + num(s.review_at)]];
-  if (chart) lines.push([chart.reference + chart.limit, "th-drift", "drift limit"]);
-  for (const [v, cls, label] of lines) {
+  if (chart) lines.push([chart.reference + chart.limit, "th-drift", "drift limit", true]);
+  for (const [v, cls, label, left] of lines) {  // the drift limit's label on the left: it runs close to review's
     svg.append(el("line", {x1: L, x2: W - R, y1: y(v), y2: y(v), class: cls}));
-    svg.append(el("text", {x: W - R - 4, y: y(v) - 5, "text-anchor": "end"}, label));
+    svg.append(el("text", left ? {x: L + 4, y: y(v) - 5} : {x: W - R - 4, y: y(v) - 5, "text-anchor": "end"}, label));
   }
   const ewma = pts.filter(p => p[4] != null).map(p => `${x(p[0]).toFixed(1)},${y(p[4]).toFixed(1)}`);
   if (ewma.length > 1) svg.append(el("polyline", {points: ewma.join(" "), class: "ewma"}));
@@ -127,7 +130,7 @@ function drawTrend() {
   for (const [verdict, d] of Object.entries(shapes)) if (d) svg.append(el("path", {d, class: "pt-" + verdict}));
   trend.pts = pts; trend.x = x;
   const last = pts[pts.length - 1];
-  svg.setAttribute("aria-label", `Score trend of the last ${Math.round(s.trend_s / 60)} minutes` +
+  svg.setAttribute("aria-label", `Score trend of the ${$("trend-span").textContent}` +
     (last ? `; latest ${num(last[1])} (${last[2]})` : "") +
     `; review at ${num(s.review_at)}, fail at ${num(s.fail_at)}`);
 }
