@@ -19,9 +19,9 @@ import time
 from dataclasses import dataclass
 
 from lineside.daemon.config import ConfigError, Ui, read_secret
+from lineside.daemon.transport.commands import MAX_BY_CHARS
 
 MIN_PASSWORD = 12
-MAX_NAME = 64  # as `by` in `cmd/label`
 SHARED_NAME = "operator"
 SESSION_S = 12 * 3600
 
@@ -38,8 +38,8 @@ def parse(text: str, where: str) -> dict[str, str]:
         at = f"{where} line {number}"
         if not colon or not name:
             raise ConfigError(f"{at}: expected 'name: password'")
-        if len(name) > MAX_NAME:
-            raise ConfigError(f"{at}: the name is longer than {MAX_NAME} characters")
+        if len(name) > MAX_BY_CHARS:
+            raise ConfigError(f"{at}: the name is longer than {MAX_BY_CHARS} characters")
         if len(password) < MIN_PASSWORD:
             raise ConfigError(f"{at}: {name}'s password must be at least {MIN_PASSWORD} characters")
         if name in accounts:

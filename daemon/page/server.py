@@ -40,14 +40,13 @@ from lineside.daemon.page.accounts import SESSION_S, Sessions
 from lineside.daemon.page.alarms import alarms
 from lineside.daemon.sinks.page import PageSink
 from lineside.daemon.sinks.review import FRAME, HEATMAP, NotInStore, ReviewStore
-from lineside.deploy.contract import LABELS
+from lineside.daemon.transport.commands import CommandError, check_label
 from lineside.deploy.manifest import VERDICTS
 
 log = logging.getLogger(__name__)
 
 COOKIE = "lineside_session"
 REVIEW_ROWS = 60
-MAX_NOTE = 500  # as `note` in `cmd/label`
 ITEM_FILES = (FRAME, HEATMAP)  # what the page may fetch of a kept part
 ASSETS = {"page.js": "text/javascript", "page.css": "text/css"}  # served without a login
 PROTECTED = ("/api/", "/events", "/live", "/review/")
@@ -199,7 +198,7 @@ class Page:
             "outbox": health["outbox_depth"],
             "model": health["model"],
             "drift": stats["drift"],
-            "review": {**stats["review"], **self._queue_counts()},
+            "review": stats["review"],
             "alarms": alarms(
                 health, stats["drift"], self.source.outbox_rows, self.cfg.outbox_alarm_share
             ),
@@ -208,10 +207,6 @@ class Page:
             "refresh_s": self.cfg.refresh_s,
             "now": round(time.time(), 1),
         }
-
-    def _queue_counts(self) -> dict:
-        store = self.source.review
-        return store.counts() if store is not None else {}
 
     async def state_json(self, request: Request) -> Response:
         if self._operator(request) is None:
@@ -302,14 +297,15 @@ class Page:
             return self._refuse(request)
         try:
             doc = await request.json()
-            seq, label = int(doc["seq"]), str(doc["label"])
             note = str(doc.get("note") or "").strip() or None
-        except (ValueError, KeyError, TypeError):
+            decision = {"seq": doc["seq"], "label": doc["label"], "note": note}
+        except (ValueError, KeyError, TypeError, AttributeError):
             return JSONResponse({"error": 'expected {"seq": N, "label": ...}'}, 400)
-        if label not in LABELS:
-            return JSONResponse({"error": f"label must be one of {', '.join(LABELS)}"}, 400)
-        if note is not None and len(note) > MAX_NOTE:
-            return JSONResponse({"error": f"the note is longer than {MAX_NOTE} characters"}, 400)
+        try:
+            check_label(decision)  # the checks of `cmd/label`
+        except CommandError as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        seq, label = decision["seq"], decision["label"]
         try:
             message = await asyncio.to_thread(
                 self.source.record_label, seq, None, label, operator, note

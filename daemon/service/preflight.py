@@ -65,7 +65,7 @@ def _plant_links(cfg: Config) -> None:
             raise ConfigError(
                 f"{section}: needs the '{section}' extra: pip install 'lineside[{section}]'"
             )
-    if cfg.ui is not None and importlib.util.find_spec("starlette") is not None:
+    if cfg.ui is not None:  # its extra is there: checked above
         from lineside.daemon.page import accounts
 
         accounts.load(cfg.ui)

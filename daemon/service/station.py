@@ -234,7 +234,7 @@ class Station:
             "outbox_lost": way_out["outbox_lost"],
             "mqtt_connected": health["mqtt_connected"],
             "camera": health["camera"],
-            "camera_fault": t.frame_fault,
+            "camera_fault": health["camera_fault"],
             **({"camera_settings": settings} if (settings := cam.readback()) else {}),
             "verdicts": t.verdicts(),
             **self.page_stats(),

@@ -145,7 +145,8 @@ class ReviewStore:
                 )
             ).encode(),
         }
-        if not self._make_room(sum(map(len, files.values()))):
+        size = sum(map(len, files.values()))
+        if not self._make_room(size):
             self.skipped += 1
             raise DiskReserve(f"under {self.cfg.reserve_share:.0%} of the disk free")
         final = self.root / f"{result.seq:012d}"
@@ -159,7 +160,6 @@ class ReviewStore:
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)  # a full disk leaves no half item behind
             raise
-        size = sum(map(len, files.values()))
         created = (final / INSPECTION).stat().st_mtime  # as read back at the next start
         item = Item(result.seq, result.part_id, created, size, insp.verdict, float(insp.score))
         with self._lock:

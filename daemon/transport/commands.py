@@ -79,11 +79,11 @@ def parse(name: str, payload: bytes) -> Command:
     if part_id is not None and name not in ("trigger", "label"):
         raise CommandError(f"'part_id' is only for trigger and label, not {name}", request_id)
     if name == "label":
-        _check_label(doc, request_id)
+        check_label(doc, request_id)
     return Command(name, request_id, part_id=part_id, doc=doc)
 
 
-def _check_label(doc: dict, request_id: str | None) -> None:
+def check_label(doc: dict, request_id: str | None = None) -> None:
     """`{"seq": 1234 | "part_id": "...", "label": "good" | "defective", "by": "...",
     "note": "..."}`"""
     seq = doc.get("seq")

@@ -49,23 +49,26 @@ function liveImage() {
   if (shown !== null) $("live").src = `/live.jpg?seq=${shown}&map=${$("show-map").checked ? 1 : 0}`;
 }
 
+const banner = a => `<div class="banner ${a.level}" data-kind="${a.kind}">` +
+  `<strong>${a.level === "alarm" ? "ALARM" : "WARNING"}: ${esc(a.title)}</strong>` +
+  `<p>${esc(a.meaning)}</p><p><b>Check:</b> ${esc(a.check)}</p></div>`;
+
 // A page that stops hearing from the station says so: it must never look healthy on old news.
 function checkStale() {
   if (Date.now() - lastUpdate < staleAfterMs || $("stale").children.length) return;
-  $("stale").innerHTML = `<div class="banner alarm" data-kind="page"><strong>ALARM: No update ` +
-    `from the station since ${clock(lastUpdate / 1000)}</strong><p>This page shows the last state ` +
-    `it received: the station is stopped or restarting, the network to it is down, or your ` +
-    `session has ended.</p><p><b>Check:</b> reload the page (and log in again); if it does not ` +
-    `come back, the box and its service (systemctl status lineside).</p></div>`;
+  $("stale").innerHTML = banner({kind: "page", level: "alarm",
+    title: `No update from the station since ${clock(lastUpdate / 1000)}`,
+    meaning: "This page shows the last state it received: the station is stopped or " +
+      "restarting, the network to it is down, or your session has ended.",
+    check: "reload the page (and log in again); if it does not come back, the box and its " +
+      "service (systemctl status lineside)."});
 }
 
 function showAlarms(alarms) {
   const text = JSON.stringify(alarms);
   if (text === lastAlarms) return;  // unchanged: screen readers announce only what is new
   lastAlarms = text;
-  $("alarms").innerHTML = alarms.map(a => `<div class="banner ${a.level}" data-kind="${a.kind}">` +
-    `<strong>${a.level === "alarm" ? "ALARM" : "WARNING"}: ${esc(a.title)}</strong>` +
-    `<p>${esc(a.meaning)}</p><p><b>Check:</b> ${esc(a.check)}</p></div>`).join("");
+  $("alarms").innerHTML = alarms.map(banner).join("");
 }
 
 // --- the trend: log score axis, time axis, labelled thresholds, verdict shapes, the EWMA ------
