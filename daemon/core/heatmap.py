@@ -29,11 +29,11 @@ def render(
     out = out.copy()
     # 0 at the threshold, 1 at twice it; negative below it, where nothing is drawn.
     level = insp.amap / pixel_threshold - 1
-    alpha = np.where(
-        level >= 0, np.clip(_MIN_OPACITY + level * (_MAX_OPACITY - _MIN_OPACITY), 0, 1), 0
-    ).astype(np.float32)
+    shown = level >= 0
     level = np.clip(level, 0, 1)
-    bx, by, bw, bh = cv2.boundingRect((alpha > 0).view(np.uint8)) if with_map else (0, 0, 0, 0)
+    alpha = np.where(shown, _MIN_OPACITY + level * (_MAX_OPACITY - _MIN_OPACITY), 0)
+    alpha = alpha.astype(np.float32)
+    bx, by, bw, bh = cv2.boundingRect(shown.view(np.uint8)) if with_map else (0, 0, 0, 0)
     if bw:  # blend only the box around the coloured pixels: blending costs per frame pixel
         _blend(
             out,
